@@ -1,0 +1,65 @@
+"""Parsing and validating what clients send, as a pure function (fuzzed by the test suite).
+
+A client frame either becomes a typed command or raises ``ProtocolError``; nothing else escapes.
+"""
+
+import json
+from dataclasses import dataclass
+
+from .close_codes import ErrorCode
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    body: str
+
+
+ClientCommand = SendMessage
+
+
+def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
+    """Turn one text frame into a command, or raise ``ProtocolError`` saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise ProtocolError(ErrorCode.INVALID_JSON, "Frame is not valid JSON.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, 'Send a JSON object with a string "type".')
+    if data["type"] == "message.send":
+        return SendMessage(body=_valid_body(data.get("body"), max_body_chars=max_body_chars))
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "Unknown message type.")
+
+
+def _valid_body(body: object, *, max_body_chars: int) -> str:
+    if not isinstance(body, str) or not body.strip():
+        raise ProtocolError(ErrorCode.INVALID_BODY, '"body" must be a non-empty string.')
+    if len(body) > max_body_chars:
+        raise ProtocolError(
+            ErrorCode.MESSAGE_TOO_LONG, f'"body" is longer than {max_body_chars} characters.'
+        )
+    return body
+
+
+def message_new_frame(*, message_id: int, room: str, author: str, body: str, created_at) -> str:
+    """The ``message.new`` frame, serialized once per message and sent as-is to every socket."""
+    return json.dumps(
+        {
+            "type": "message.new",
+            "id": message_id,
+            "room": room,
+            "author": author,
+            "body": body,
+            "created_at": created_at.isoformat(),
+        }
+    )
+
+
+def error_frame(code: ErrorCode, detail: str) -> str:
+    return json.dumps({"type": "error", "code": code.value, "detail": detail})

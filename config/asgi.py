@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP goes to Django, WebSockets through the security stack to the consumer.
+
+WebSocketOriginValidator    refuse cross-site sockets (HTTP 403 at the handshake)
+  AuthMiddlewareStack       session cookie -> scope["user"]
+    QueryTokenAuthMiddleware  ?token=<JWT> -> scope["user"], scope["credential"]
+      URLRouter               /ws/rooms/<slug>/ -> RoomConsumer
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Django must be set up before importing code that touches models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from accounts.middleware import QueryTokenAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": WebSocketOriginValidator(
+            AuthMiddlewareStack(QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
+    }
+)

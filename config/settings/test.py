@@ -1,0 +1,16 @@
+"""Test runs: fast hashing, deterministic limits; services come from the environment in CI."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-secret-key-with-enough-length-for-hs256")
+SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory: the end-to-end tests' daphne processes open the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min"}  # noqa: F405
+
+# Static files come from the app folders (WHITENOISE_USE_FINDERS); nothing is collected here.
+STATIC_ROOT = None

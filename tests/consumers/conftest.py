@@ -1,0 +1,78 @@
+import contextlib
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.middleware import QueryTokenAuthMiddleware
+from chat.routing import websocket_urlpatterns
+
+from ..factories import MembershipFactory, RoomFactory, UserFactory
+
+# The stack below the origin check and the cookie middleware: tests put the session user in scope.
+application = QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+
+
+class Client:
+    """A WebsocketCommunicator with the conveniences these tests need."""
+
+    def __init__(self, path: str, user=None) -> None:
+        self.communicator = WebsocketCommunicator(application, path)
+        self.communicator.scope["user"] = user or AnonymousUser()
+
+    async def connect(self) -> bool:
+        connected, _ = await self.communicator.connect()
+        return connected
+
+    async def send(self, payload) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, wait: float = 1) -> dict:
+        return await self.communicator.receive_json_from(timeout=wait)
+
+    async def close_code(self, wait: float = 1) -> int:
+        """Skip data frames until the server closes; return its code."""
+        while True:
+            output = await self.communicator.receive_output(timeout=wait)
+            if output["type"] == "websocket.close":
+                return output["code"]
+
+    async def nothing_received(self) -> bool:
+        return await self.communicator.receive_nothing(timeout=0.2)
+
+    async def disconnect(self) -> None:
+        await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def make_client():
+    clients = []
+
+    async def make(slug: str, user=None, query: str = "") -> Client:
+        client = Client(f"/ws/rooms/{slug}/{query}", user)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        with contextlib.suppress(Exception):  # already closed by the server
+            await client.disconnect()
+
+
+@pytest.fixture
+async def room_with_roles(transactional_db):
+    """A room with an owner, a member, a reader, and an outsider (async-safe creation)."""
+
+    def build():
+        room = RoomFactory(slug="lobby")
+        users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
+        MembershipFactory(room=room, user=users["alice"], role="owner")
+        MembershipFactory(room=room, user=users["bob"], role="member")
+        MembershipFactory(room=room, user=users["dave"], role="reader")
+        return room, users
+
+    return await sync_to_async(build)()

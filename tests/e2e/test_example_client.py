@@ -1,0 +1,73 @@
+"""examples/client.py as a user runs it: logs in, chats, renews its token on 4001."""
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chat.models import Message, Role
+
+from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
+from .conftest import ROOT, start_daphne, stop_daphne
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def short_token_daphne(django_db_setup, tmp_path):
+    server = start_daphne(tmp_path, extra_env={"JWT_ACCESS_SECONDS": "2"})
+    yield server
+    stop_daphne(server)
+
+
+def read_lines(stream, into: queue.Queue) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def wait_for(lines: queue.Queue, text: str, seen: list, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} not seen in {seen}")
+
+
+def test_client_chats_and_renews_its_token(short_token_daphne):
+    room = RoomFactory(slug="lobby")
+    MembershipFactory(room=room, user=UserFactory(username="bob"), role=Role.MEMBER)
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "examples/client.py", "--server", short_token_daphne.http),
+            *("--user", "bob", "--room", "lobby"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines, seen = queue.Queue(), []
+    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    try:
+        wait_for(lines, "-- joined lobby", seen)
+        wait_for(lines, "-- token renewed", seen)  # the 2-second token ran out: 4001, refresh
+        wait_for(lines, "-- joined lobby", seen)
+        client.stdin.write("hello after renewal\n")
+        client.stdin.flush()
+        wait_for(lines, "bob: hello after renewal", seen)
+        client.stdin.close()
+        assert client.wait(timeout=10) == 0
+    finally:
+        client.kill()
+    assert Message.objects.filter(body="hello after renewal").count() == 1

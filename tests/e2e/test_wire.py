@@ -1,0 +1,184 @@
+"""The wire, as a real client sees it: close codes, origins, tokens and logs against live daphne."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from chat.close_codes import CloseCode
+from chat.models import Role
+
+from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
+from ..tokens import access_token, bad_tokens, unsigned_token
+from .conftest import login_session
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def lobby_users():
+    room = RoomFactory(slug="lobby")
+    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
+    MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
+    MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
+    MembershipFactory(room=room, user=users["dave"], role=Role.READER)
+    return users
+
+
+def session_headers(server, username) -> dict:
+    client = login_session(server, username, PASSWORD)
+    return {"Cookie": f"sessionid={client.cookies['sessionid']}", "Origin": server.http}
+
+
+async def close_code_of(url: str, **kwargs) -> int:
+    """Connect, read until the server closes, return the close code the client saw."""
+    async with connect(url, compression=None, **kwargs) as ws:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=5)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code
+
+
+async def handshake_status(url: str, **kwargs) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, **kwargs):
+            pass
+    return refused.value.response.status_code
+
+
+async def test_session_login_then_live_broadcast(live_daphne, lobby_users):
+    alice = session_headers(live_daphne, "alice")
+    bob = session_headers(live_daphne, "bob")
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    async with (
+        connect(url, additional_headers=alice) as ws_a,
+        connect(url, additional_headers=bob) as ws_b,
+    ):
+        await ws_b.send('{"type": "message.send", "body": "hello over the wire"}')
+        for ws in (ws_a, ws_b):
+            frame = await asyncio.wait_for(ws.recv(), timeout=5)
+            assert '"body": "hello over the wire"' in frame
+            assert '"author": "bob"' in frame
+
+
+async def test_no_cookie_closes_4001(live_daphne, lobby_users):
+    code = await close_code_of(f"{live_daphne.ws}/ws/rooms/lobby/", origin=live_daphne.http)
+    assert code == CloseCode.UNAUTHENTICATED
+
+
+async def test_non_member_closes_4003(live_daphne, lobby_users):
+    headers = session_headers(live_daphne, "carol")
+    assert await close_code_of(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers) == (
+        CloseCode.FORBIDDEN
+    )
+
+
+async def test_unknown_room_closes_4004(live_daphne, lobby_users):
+    headers = session_headers(live_daphne, "alice")
+    url = f"{live_daphne.ws}/ws/rooms/nowhere/"
+    assert await close_code_of(url, additional_headers=headers) == CloseCode.ROOM_NOT_FOUND
+
+
+async def test_foreign_origin_is_refused_at_handshake(live_daphne, lobby_users):
+    headers = session_headers(live_daphne, "alice") | {"Origin": "https://evil.example"}
+    assert (
+        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
+        == 403
+    )
+
+
+async def test_same_host_other_port_origin_is_refused(live_daphne, lobby_users):
+    headers = session_headers(live_daphne, "alice") | {"Origin": "http://127.0.0.1:1"}
+    assert (
+        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
+        == 403
+    )
+
+
+# --- JWT clients ----------------------------------------------------------------------------
+
+
+def api_token(server, username) -> str:
+    response = httpx.post(
+        f"{server.http}/api/auth/token/", json={"username": username, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access"]
+
+
+async def test_api_token_joins_and_receives_session_broadcast(live_daphne, lobby_users):
+    token = await asyncio.to_thread(api_token, live_daphne, "bob")
+    alice = session_headers(live_daphne, "alice")
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    async with (
+        connect(f"{url}?token={token}") as ws_bob,
+        connect(url, additional_headers=alice) as ws_a,
+    ):
+        await ws_a.send('{"type": "message.send", "body": "to the token user"}')
+        frame = await asyncio.wait_for(ws_bob.recv(), timeout=5)
+        assert '"body": "to the token user"' in frame
+    assert token not in live_daphne.logs()
+
+
+async def test_each_bad_token_closes_4001(live_daphne, lobby_users):
+    tokens = await sync_to_async(bad_tokens)(lobby_users["bob"])
+    tokens["alg_none"] = unsigned_token(lobby_users["bob"])
+    for name, token in tokens.items():
+        code = await close_code_of(f"{live_daphne.ws}/ws/rooms/lobby/?token={token}")
+        assert code == CloseCode.UNAUTHENTICATED, name
+    logs = live_daphne.logs()
+    for token in tokens.values():
+        assert token not in logs
+
+
+async def test_token_closes_4001_within_a_second_of_expiry(live_daphne, lobby_users):
+    token = access_token(lobby_users["bob"], lifetime=timedelta(seconds=2))
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?token={token}"
+    started = time.monotonic()
+    code = None
+    async with connect(url) as ws:
+        try:
+            while time.monotonic() - started < 10:  # keeps sending while the token runs out
+                await ws.send('{"type": "message.send", "body": "tick"}')
+                await asyncio.sleep(0.2)
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code
+    elapsed = time.monotonic() - started
+    assert code == CloseCode.UNAUTHENTICATED
+    assert 1.0 <= elapsed <= 3.0 + 0.5  # exp has whole-second resolution
+    assert token not in live_daphne.logs()
+
+
+@pytest.mark.parametrize(
+    ("credential", "origin", "accepted"),
+    [
+        ("session", "same", True),
+        ("session", None, False),
+        ("token", None, True),
+        ("token", "foreign", False),
+    ],
+)
+async def test_origin_rules_by_credential(live_daphne, lobby_users, credential, origin, accepted):
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    headers = {}
+    if credential == "session":
+        headers = session_headers(live_daphne, "bob")
+        headers.pop("Origin")
+    else:
+        url += f"?token={access_token(lobby_users['bob'])}"
+    if origin == "same":
+        headers["Origin"] = live_daphne.http
+    elif origin == "foreign":
+        headers["Origin"] = "https://evil.example"
+    if accepted:
+        async with connect(url, additional_headers=headers) as ws:
+            await ws.send('{"type": "message.send", "body": "origin ok"}')
+            assert "origin ok" in await asyncio.wait_for(ws.recv(), timeout=5)
+    else:
+        assert await handshake_status(url, additional_headers=headers) == 403

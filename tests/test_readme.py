@@ -1,0 +1,26 @@
+"""README is the front door: its tables must list every code the server can send."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from accounts.tokens import AuthFailure
+from chat.close_codes import CloseCode, ErrorCode
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def table_keys() -> set[str]:
+    return set(re.findall(r"^\| `([^`]+)` \|", README, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("member", [*CloseCode, *ErrorCode, *AuthFailure], ids=str)
+def test_every_code_is_in_a_readme_table(member):
+    assert str(member.value) in table_keys()
+
+
+def test_readme_opens_with_the_two_commands():
+    head = README[: README.index("## What the template gives you")]
+    assert "make run" in head
+    assert "make test" in head

@@ -1,0 +1,44 @@
+"""Forging tokens of every class for the tests."""
+
+from datetime import timedelta
+
+import jwt
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+
+def access_token(user, *, lifetime: timedelta | None = None) -> str:
+    token = AccessToken.for_user(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return str(token)
+
+
+def expired_token(user) -> str:
+    return access_token(user, lifetime=-timedelta(seconds=5))
+
+
+def refresh_token(user) -> str:
+    return str(RefreshToken.for_user(user))
+
+
+def unsigned_token(user) -> str:
+    """``alg: none`` with a valid-looking payload."""
+    payload = AccessToken.for_user(user).payload
+    return jwt.encode(payload, key=None, algorithm="none")
+
+
+def foreign_key_token(user) -> str:
+    payload = AccessToken.for_user(user).payload
+    return jwt.encode(
+        payload, key="some-other-key-that-is-long-enough-for-hs256", algorithm="HS256"
+    )
+
+
+def bad_tokens(user) -> dict[str, str]:
+    """Each bad-token class, keyed by the AuthFailure the server must answer with."""
+    return {
+        "token_expired": expired_token(user),
+        "token_wrong_type": refresh_token(user),
+        "token_invalid": foreign_key_token(user),
+        "token_malformed": "not-a-jwt",
+    }

@@ -1,0 +1,107 @@
+"""The query-token middleware and the origin rule, called directly as ASGI apps."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.middleware import (
+    MAX_QUERY_STRING_BYTES,
+    AuthMethod,
+    QueryTokenAuthMiddleware,
+    origin_allowed,
+    query_token_values,
+)
+from accounts.tokens import AuthFailure
+
+from ..factories import UserFactory
+from ..tokens import access_token, bad_tokens, unsigned_token
+
+
+async def run_middleware(query: bytes, session_user=None) -> dict:
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen.update(scope)
+
+    scope = {"type": "websocket", "query_string": query, "user": session_user or AnonymousUser()}
+    await QueryTokenAuthMiddleware(inner)(scope, None, None)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_valid_token_sets_user_and_expiry():
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(UserFactory)()
+    token = await sync_to_async(access_token)(user)
+    scope = await run_middleware(f"token={token}".encode())
+    assert scope["user"] == user
+    assert scope["credential"].method == AuthMethod.JWT
+    assert scope["credential"].failure is None
+    assert scope["credential"].expires_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_each_bad_token_class_is_named():
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(UserFactory)()
+    tokens = await sync_to_async(bad_tokens)(user)
+    tokens["token_invalid_none"] = await sync_to_async(unsigned_token)(user)
+    for expected, token in tokens.items():
+        scope = await run_middleware(f"token={token}".encode())
+        assert not scope["user"].is_authenticated
+        assert scope["credential"].failure == expected.removesuffix("_none"), expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"token=", b"token=a&token=b", b"token=" + b"x" * MAX_QUERY_STRING_BYTES, b"&" * 5000],
+)
+async def test_malformed_query_tokens(query):
+    scope = await run_middleware(query, session_user=AnonymousUser())
+    assert scope["credential"].failure == AuthFailure.TOKEN_MALFORMED
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bad_token_never_falls_back_to_the_session():
+    from asgiref.sync import sync_to_async
+
+    session_user = await sync_to_async(UserFactory)()
+    scope = await run_middleware(b"token=garbage", session_user=session_user)
+    assert not scope["user"].is_authenticated
+    assert scope["credential"].failure == AuthFailure.TOKEN_MALFORMED
+
+
+async def test_no_token_and_no_session_is_not_authenticated():
+    scope = await run_middleware(b"")
+    assert scope["credential"].method == AuthMethod.NONE
+    assert scope["credential"].failure == AuthFailure.NOT_AUTHENTICATED
+
+
+def test_query_token_values():
+    assert query_token_values({"query_string": b""}) is None
+    assert query_token_values({"query_string": b"other=1"}) is None
+    assert query_token_values({"query_string": b"token=abc&x=1"}) == ["abc"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("http://localhost:8000", "localhost:8000", True),
+        ("https://evil.example", "127.0.0.1:8000", False),
+        ("http://127.0.0.1:9999", "127.0.0.1:8000", False),  # another port is another origin
+        ("null", "127.0.0.1:8000", False),
+        ("file://", "127.0.0.1:8000", False),
+        ("http://evil.example", "evil.example", False),  # Host not in ALLOWED_HOSTS
+        ("http://127.0.0.1:8000", None, False),
+    ],
+)
+def test_origin_rule(origin, host, allowed):
+    assert origin_allowed(origin, host=host) is allowed
+
+
+def test_csrf_trusted_origins_are_allowed(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
+    assert origin_allowed("https://app.example.com", host="api.example.com")
+    assert not origin_allowed("http://app.example.com", host="api.example.com")
