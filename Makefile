@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE ?= config.settings.local
+RUN_SETTINGS ?= config.settings.local
 
 .PHONY: run test lint format clean
 
@@ -22,9 +22,9 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 
 ## run: set up, migrate, seed the demo data and serve with daphne on http://127.0.0.1:8000
 run: $(VENV)/.deps
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 65536 \
+	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/python manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/python manage.py seed_demo
+	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 65536 \
 		--proxy-headers config.asgi:application
 
 ## test: set up and run lint plus the whole test suite
