@@ -1,0 +1,506 @@
+"""``make bench``: start each server variant on loopback, drive it from a separate client process,
+print one table and write JSON to ``bench/results/``.
+
+    python -m bench.run                 # full run: 3 runs, every variant, 10,000-cycle soak
+    python -m bench.run --quick         # seconds: tiny sizes, 1 run, project and tutorial only
+    python -m bench.run --runs 5 --soak 2000 --variants project,tutorial
+
+Variants are interleaved inside each run (the order rotates from run to run) and every figure
+reported is the median over the runs. The database is a fresh SQLite file in a temp folder,
+migrated with ``manage.py migrate`` and seeded by ``bench.seed``; servers read ``bench.settings``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+
+# Limits the project enforces per connection, per user and per process, raised so the
+# benchmark measures throughput instead of the limiter (names from config/settings/base.py).
+RAISED_LIMITS = {
+    "JWT_ACCESS_SECONDS": "7200",
+    "CHAT_RATE_LIMIT_MESSAGES": "1000000",
+    "CHAT_RATE_LIMIT_SECONDS": "1",
+    "CHAT_MAX_SOCKETS_PER_USER": "100000",
+    "CHAT_MAX_SOCKETS_PER_PROCESS": "100000",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    server: str  # "daphne" | "uvicorn" | "websockets"
+    app: str | None
+    layer: str
+    protocol: str  # how the client talks to it: "project" | "tutorial" | "ceiling"
+    core: bool  # core variants get every scenario; the others fan-out, latency, handshakes
+
+    @property
+    def persists(self) -> bool:
+        return self.protocol == "project"
+
+
+VARIANTS = {
+    v.name: v
+    for v in [
+        Variant("project", "(1) project, daphne, in-memory", "daphne", "config.asgi:application",
+                "memory", "project", True),
+        Variant("tutorial", "(2) tutorial consumer, daphne", "daphne",
+                "bench.tutorial_asgi:application", "memory", "tutorial", True),
+        Variant("ceiling", "(3) plain websockets broadcast", "websockets", None, "-", "ceiling",
+                True),
+        Variant("project-redis", "project, RedisChannelLayer", "daphne", "config.asgi:application",
+                "redis", "project", False),
+        Variant("project-pubsub", "project, RedisPubSubChannelLayer", "daphne",
+                "config.asgi:application", "pubsub", "project", False),
+        Variant("project-uvicorn", "project, uvicorn, in-memory", "uvicorn",
+                "config.asgi:application", "memory", "project", False),
+    ]
+}  # fmt: skip
+
+SIZES = {
+    "full": {
+        "hs_seq": 200, "hs_conc": 1000, "concurrency": 50, "fanout_seconds": 4.0, "window": 4,
+        "senders": 5, "small": 50, "large": 200, "latency_receivers": 50, "latency_rate": 10.0,
+        "latency_seconds": 6.0, "idle_sockets": 1000, "soak": 10000, "users": 1050,
+        "sessions": 60,
+    },
+    "quick": {
+        "hs_seq": 10, "hs_conc": 30, "concurrency": 10, "fanout_seconds": 0.7, "window": 4,
+        "senders": 5, "small": 10, "large": 20, "latency_receivers": 10, "latency_rate": 10.0,
+        "latency_seconds": 1.0, "idle_sockets": 40, "soak": 100, "users": 60, "sessions": 20,
+    },
+}  # fmt: skip
+
+GOALS = [
+    # (key, description, metric path, comparison, threshold)
+    ("fanout_small_ratio", "fan-out deliveries/s, {small} receivers >= 2.0x tutorial", ">=", 2.0),
+    ("fanout_large_ratio", "fan-out deliveries/s, {large} receivers >= 2.0x tutorial", ">=", 2.0),
+    ("latency_p99_ms", "light-load p99 <= 15 ms at {latency_receivers} receivers", "<=", 15.0),
+    ("hs_seq_jwt_ratio", "handshakes/s JWT, sequential >= 0.85x tutorial", ">=", 0.85),
+    ("hs_conc_jwt_ratio", "handshakes/s JWT, 50 concurrent >= 0.85x tutorial", ">=", 0.85),
+    ("hs_seq_session_ratio", "handshakes/s session, sequential >= 0.7x tutorial", ">=", 0.7),
+    ("hs_conc_session_ratio", "handshakes/s session, 50 concurrent >= 0.7x tutorial", ">=", 0.7),
+    ("kib_per_socket", "memory per idle socket <= 40 KiB", "<=", 40.0),
+    ("soak_drift_pct", "RSS drift across the soak <= 10 %", "<=", 10.0),
+    ("exactly_once", "every broadcast message stored exactly once", "==", True),
+]
+
+# (column, scenario, field, format)
+COLUMNS = [
+    ("hs seq jwt/s", "hs_seq_jwt", "per_s", "{:.0f}"),
+    ("hs 50c jwt/s", "hs_conc_jwt", "per_s", "{:.0f}"),
+    ("hs seq cookie/s", "hs_seq_session", "per_s", "{:.0f}"),
+    ("hs 50c cookie/s", "hs_conc_session", "per_s", "{:.0f}"),
+    ("fan-out {small} dlv/s", "fanout_small", "per_s", "{:.0f}"),
+    ("fan-out {large} dlv/s", "fanout_large", "per_s", "{:.0f}"),
+    ("p50 ms", "latency_light", "p50_ms", "{:.1f}"),
+    ("p99 ms", "latency_light", "p99_ms", "{:.1f}"),
+    ("KiB/socket", "idle_memory", "kib_per_socket", "{:.1f}"),
+    ("soak drift %", "soak", "drift_pct", "{:+.1f}"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.sizes = dict(SIZES["quick" if args.quick else "full"])
+        if args.soak is not None:
+            self.sizes["soak"] = args.soak
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        self.db = self.tmp / "bench.sqlite3"
+        self.credentials = self.tmp / "credentials.json"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": f"sqlite:///{self.db}",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+            **RAISED_LIMITS,
+        }
+
+    # Setup -----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        subprocess.run(  # noqa: S603
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT, env=self.env, check=True, timeout=120,
+        )  # fmt: skip
+        subprocess.run(  # noqa: S603
+            [PYTHON, "-m", "bench.seed", "--users", str(self.sizes["users"]),
+             "--sessions", str(self.sizes["sessions"]), "--out", str(self.credentials)],
+            cwd=ROOT, env=self.env, check=True, timeout=120,
+        )  # fmt: skip
+        self.room_id = json.loads(self.credentials.read_text())["room_id"]
+
+    # Servers ---------------------------------------------------------------------------
+
+    def server_command(self, variant: Variant, port: int) -> list[str]:
+        if variant.server == "daphne":
+            return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                    "--websocket-max-message-size", "65536", variant.app]  # fmt: skip
+        if variant.server == "uvicorn":
+            return [PYTHON, "-m", "uvicorn", variant.app, "--host", "127.0.0.1", "--port",
+                    str(port), "--ws", "websockets", "--ws-max-size", "65536",
+                    "--lifespan", "off"]  # fmt: skip
+        return [PYTHON, "-m", "bench.ws_server", "--port", str(port)]
+
+    def start(self, variant: Variant, wrap: list[str] | None = None):
+        port = free_port()
+        env = {
+            **self.env,
+            "BENCH_LAYER": variant.layer if variant.layer != "-" else "memory",
+            "BENCH_REDIS_PREFIX": f"bench{secrets.token_hex(4)}",
+        }
+        log_path = self.tmp / f"{variant.name}-{port}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(  # noqa: S603
+                [*(wrap or []), *self.server_command(variant, port)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{variant.name} exited early:\n{log_path.read_text()[-3000:]}")
+            if self._ready(variant, port):
+                return process, port, log_path
+            time.sleep(0.1)
+        process.kill()
+        raise RuntimeError(f"{variant.name} did not start:\n{log_path.read_text()[-3000:]}")
+
+    @staticmethod
+    def _ready(variant: Variant, port: int) -> bool:
+        try:
+            if variant.server == "websockets":
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:  # noqa: S310
+                return r.status == 200
+        except OSError:
+            return False
+
+    @staticmethod
+    def stop(process: subprocess.Popen) -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    # Scenarios -------------------------------------------------------------------------
+
+    def scenarios(self, variant: Variant, soak: bool) -> list[dict]:
+        s = self.sizes
+        tag = secrets.token_hex(5)
+
+        def room(name: str, kind: str, **params) -> dict:
+            return {"name": name, "kind": kind, "params": {"tag": f"m{tag}{name[-5:]}", **params}}
+
+        def hs(name: str, auth: str, count: int, concurrency: int) -> dict:
+            params = {"auth": auth, "count": count, "concurrency": concurrency}
+            return {"name": name, "kind": "handshakes", "params": params}
+
+        fan = {"senders": s["senders"], "seconds": s["fanout_seconds"], "window": s["window"]}
+        authed = variant.protocol == "project"
+        plan = [{"name": "verify", "kind": "verify", "params": {"auth": "jwt", "tag": f"v{tag}"}}]
+        if authed and variant.core:
+            plan.append(
+                {"name": "verify_session", "kind": "verify",
+                 "params": {"auth": "session", "tag": f"w{tag}"}}
+            )  # fmt: skip
+        if variant.core:
+            plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
+        plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
+        if authed and variant.core:
+            plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))
+            plan.append(hs("hs_conc_session", "session", s["hs_conc"], s["concurrency"]))
+        plan += [
+            room("fanout_small", "fanout", receivers=s["small"], **fan),
+            room("fanout_large", "fanout", receivers=s["large"], **fan),
+            room("latency_light", "latency", senders=s["senders"],
+                 receivers=s["latency_receivers"], rate=s["latency_rate"],
+                 seconds=s["latency_seconds"]),
+        ]  # fmt: skip
+        if variant.core:
+            plan.append({"name": "idle_memory", "kind": "idle_memory",
+                         "params": {"sockets": s["idle_sockets"]}})  # fmt: skip
+        if variant.core and soak:
+            plan.append({"name": "soak", "kind": "soak", "timeout": 900,
+                         "params": {"cycles": s["soak"], "concurrency": s["concurrency"]}})  # fmt: skip
+        return plan
+
+    def run_client(self, variant: Variant, port: int, pid: int, plan: list[dict]) -> dict:
+        spec = {
+            "ws": f"ws://127.0.0.1:{port}",
+            "origin": f"http://127.0.0.1:{port}",
+            "protocol": variant.protocol,
+            "pid": pid,
+            "credentials": str(self.credentials),
+            "scenarios": plan,
+        }
+        spec_path, out_path = self.tmp / "spec.json", self.tmp / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        out_path.unlink(missing_ok=True)
+        subprocess.run(  # noqa: S603
+            [PYTHON, "-m", "bench.client", str(spec_path), str(out_path)],
+            cwd=ROOT, env=self.env, check=True, timeout=1800,
+        )  # fmt: skip
+        return json.loads(out_path.read_text())
+
+    def check_persistence(self, results: dict) -> None:
+        """Every message a receiver saw is in the database exactly once; nothing stored twice."""
+        with sqlite3.connect(self.db) as db:
+            for name in ("fanout_small", "fanout_large", "latency_light"):
+                result = results.get(name, {})
+                if "error" in result or "sent" not in result:
+                    continue
+                tag = next(s["params"]["tag"] for s in self.plan if s["name"] == name)
+                rows = dict(
+                    db.execute(
+                        "SELECT body, COUNT(*) FROM chat_message WHERE room_id = ? AND body LIKE ?"
+                        " GROUP BY body",
+                        (self.room_id, f"{tag}-%"),
+                    ).fetchall()
+                )
+                stored = {body: n for body, n in rows.items() if not body.endswith("-warmup")}
+                seen = set(result["seen_bodies"])
+                accepted = result["sent"] - result["send_errors"]
+                result["db_rows"] = sum(stored.values())
+                result["db_duplicates"] = sum(n - 1 for n in stored.values())
+                result["broadcast_not_stored"] = len(seen - stored.keys())
+                result["exactly_once"] = (
+                    result["db_duplicates"] == 0
+                    and result["broadcast_not_stored"] == 0
+                    and result["db_rows"] == accepted == len(seen)
+                )
+
+    # Main loop -------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        names = self.args.variants.split(",")
+        unknown = [n for n in names if n not in VARIANTS]
+        if unknown:
+            raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+        variants = [VARIANTS[n] for n in names]
+        self.prepare()
+        runs: list[dict[str, dict]] = []
+        for run in range(self.args.runs):
+            order = variants[run % len(variants) :] + variants[: run % len(variants)]
+            soak = run >= self.args.runs - self.args.soak_runs
+            this_run = {}
+            for variant in order:
+                started = time.monotonic()
+                process, port, _log = self.start(variant)
+                try:
+                    self.plan = self.scenarios(variant, soak)
+                    results = self.run_client(variant, port, process.pid, self.plan)
+                finally:
+                    self.stop(process)
+                if variant.persists:
+                    self.check_persistence(results)
+                for result in results.values():
+                    result.pop("seen_bodies", None)
+                this_run[variant.name] = results
+                print(
+                    f"run {run + 1}/{self.args.runs} {variant.name:16s} "
+                    f"{time.monotonic() - started:5.1f}s {_errors(results)}",
+                    flush=True,
+                )
+            runs.append(this_run)
+        return self.report(variants, runs)
+
+    # Report ----------------------------------------------------------------------------
+
+    def report(self, variants: list[Variant], runs: list[dict]) -> dict:
+        medians = {
+            v.name: {
+                f"{scenario}.{field}": _median(runs, v.name, scenario, field)
+                for _, scenario, field, _ in COLUMNS
+            }
+            for v in variants
+        }
+        summary = self.summarize(medians, runs)
+        report = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mode": "quick" if self.args.quick else "full",
+            "machine": machine(),
+            "sizes": self.sizes,
+            "runs": self.args.runs,
+            "soak_runs": self.args.soak_runs,
+            "variants": {v.name: v.label for v in variants},
+            "medians": medians,
+            "ratios": summary["ratios"],
+            "goals": summary["goals"],
+            "exactly_once": summary["exactly_once"],
+            "raw": runs,
+        }
+        self.print_table(variants, report)
+        return report
+
+    def summarize(self, medians: dict, runs: list[dict]) -> dict:
+        project, tutorial = medians.get("project"), medians.get("tutorial")
+        ratios = {}
+        if project and tutorial:
+
+            def ratio(mine: str, theirs: str) -> float | None:
+                a, b = project.get(mine), tutorial.get(theirs)
+                return a / b if a is not None and b else None
+
+            ratios = {
+                "fanout_small_ratio": ratio("fanout_small.per_s", "fanout_small.per_s"),
+                "fanout_large_ratio": ratio("fanout_large.per_s", "fanout_large.per_s"),
+                # The tutorial has no auth: its one handshake rate is the bare baseline.
+                "hs_seq_jwt_ratio": ratio("hs_seq_jwt.per_s", "hs_seq_jwt.per_s"),
+                "hs_conc_jwt_ratio": ratio("hs_conc_jwt.per_s", "hs_conc_jwt.per_s"),
+                "hs_seq_session_ratio": ratio("hs_seq_session.per_s", "hs_seq_jwt.per_s"),
+                "hs_conc_session_ratio": ratio("hs_conc_session.per_s", "hs_conc_jwt.per_s"),
+            }
+        persisted = [
+            result.get("exactly_once")
+            for run in runs
+            for name, results in run.items()
+            if VARIANTS[name].persists
+            for result in results.values()
+            if "exactly_once" in result
+        ]
+        exactly_once = {"checked": len(persisted), "all": bool(persisted) and all(persisted)}
+        values = {
+            **ratios,
+            "latency_p99_ms": (project or {}).get("latency_light.p99_ms"),
+            "kib_per_socket": (project or {}).get("idle_memory.kib_per_socket"),
+            "soak_drift_pct": (project or {}).get("soak.drift_pct"),
+            "exactly_once": exactly_once["all"],
+        }
+        goals = {}
+        for key, text, op, threshold in GOALS:
+            value = values.get(key)
+            if value is None:
+                met = None
+            elif op == ">=":
+                met = value >= threshold
+            elif op == "<=":
+                met = abs(value) <= threshold if key == "soak_drift_pct" else value <= threshold
+            else:
+                met = value == threshold
+            goals[key] = {"goal": text.format(**self.sizes), "value": value, "met": met}
+        return {"ratios": ratios, "goals": goals, "exactly_once": exactly_once}
+
+    def print_table(self, variants: list[Variant], report: dict) -> None:
+        headers = ["variant"] + [c[0].format(**self.sizes) for c in COLUMNS]
+        rows = []
+        for v in variants:
+            row = [v.label]
+            for _, scenario, field, fmt in COLUMNS:
+                value = report["medians"][v.name][f"{scenario}.{field}"]
+                row.append("-" if value is None else fmt.format(value))
+            rows.append(row)
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+        line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+        print()
+        print(f"median of {report['runs']} runs ({report['mode']}; soak {self.sizes['soak']} "
+              f"cycles in the last {report['soak_runs']} run(s)); '-' = not measured")  # fmt: skip
+        print(line)
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for row in rows:
+            print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        print()
+        for key, value in report["ratios"].items():
+            print(f"ratio {key:24s} {'-' if value is None else f'{value:.2f}x'}")
+        eo = report["exactly_once"]
+        print(f"exactly-once checks: {eo['checked']} scenario runs, all passed: {eo['all']}")
+        for goal in report["goals"].values():
+            status = {True: "PASS", False: "MISS", None: "N/A "}[goal["met"]]
+            value = goal["value"]
+            shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+            print(f"{status} {goal['goal']} (measured {shown})")
+
+
+def _median(runs: list[dict], variant: str, scenario: str, field: str) -> float | None:
+    values = [
+        run[variant][scenario][field]
+        for run in runs
+        if isinstance(run.get(variant, {}).get(scenario, {}).get(field), int | float)
+    ]
+    return statistics.median(values) if values else None
+
+
+def _errors(results: dict) -> str:
+    bad = [
+        f"{name}: {result.get('error') or result.get('first_error')}"
+        for name, result in results.items()
+        if result.get("error") or result.get("errors") or result.get("exactly_once") is False
+    ]
+    return "; ".join(bad)
+
+
+def machine() -> dict:
+    packages = ["Django", "channels", "daphne", "channels-redis", "uvicorn", "websockets", "redis"]
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {p: _version(p) for p in packages},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per variant (median)")
+    parser.add_argument("--variants", default=None, help=f"comma list of {','.join(VARIANTS)}")
+    parser.add_argument("--soak", type=int, default=None, help="soak connect/disconnect cycles")
+    parser.add_argument("--soak-runs", type=int, default=1, help="runs that include the soak")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/)")
+    args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.variants is None:
+        args.variants = "project,tutorial" if args.quick else ",".join(VARIANTS)
+    bench = Bench(args)
+    try:
+        report = bench.run()
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+    out = args.out or RESULTS / f"bench-{report['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

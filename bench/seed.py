@@ -1,0 +1,59 @@
+"""Seeds the benchmark database and mints credentials; run by ``bench.run`` in its own process.
+
+One room ``bench``, ``--users`` members (one per socket, so no per-user cap is the bottleneck),
+a JWT access token for each and a logged-in session for the first ``--sessions``. Writes them to
+``--out`` as JSON. Uses the settings in ``DJANGO_SETTINGS_MODULE`` (the server's).
+"""
+
+import argparse
+import json
+import os
+
+import django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--sessions", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from chat.models import Membership, Role, Room
+
+    user_model = get_user_model()
+    password = make_password("bench-pass-123")
+    users = user_model.objects.bulk_create(
+        [user_model(username=f"bench{i}", password=password) for i in range(args.users)]
+    )
+    room = Room.objects.create(slug="bench", name="Benchmark", created_by=users[0])
+    # bulk_create sends no signals: nothing to broadcast while seeding.
+    Membership.objects.bulk_create(
+        [
+            Membership(room=room, user=user, role=Role.OWNER if i == 0 else Role.MEMBER)
+            for i, user in enumerate(users)
+        ]
+    )
+    sessions = []
+    for user in users[: args.sessions]:
+        store = SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        sessions.append(store.session_key)
+    tokens = [str(AccessToken.for_user(user)) for user in users]
+    with open(args.out, "w") as out:
+        json.dump({"room_id": room.pk, "tokens": tokens, "sessions": sessions}, out)
+
+
+if __name__ == "__main__":
+    main()

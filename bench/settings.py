@@ -1,0 +1,37 @@
+"""Benchmark settings: the project's own settings, with the channel layer picked by ``BENCH_LAYER``.
+
+``memory`` (default) keeps the project's in-memory layer untouched; ``redis`` is the project's own
+``RedisChannelLayer`` configuration (``REDIS_URL``); ``pubsub`` swaps in ``RedisPubSubChannelLayer``,
+which the project settings cannot select yet. Each server start gets its own Redis key prefix
+(``BENCH_REDIS_PREFIX``) so runs never see each other's groups.
+"""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = False
+# Users are seeded with a precomputed hash; no benchmarked path hashes a password.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_ROOT = None
+
+BENCH_LAYER = env("BENCH_LAYER", default="memory")
+_redis_url = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/0")
+_prefix = env("BENCH_REDIS_PREFIX", default="bench")
+if BENCH_LAYER == "memory":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+elif BENCH_LAYER == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_redis_url], "capacity": 1500, "expiry": 30, "prefix": _prefix},
+        }
+    }
+elif BENCH_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_redis_url], "prefix": _prefix},
+        }
+    }
+else:
+    raise ValueError(f"BENCH_LAYER must be memory, redis or pubsub, not {BENCH_LAYER!r}")
