@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidMessage
 
 CONNECT_TIMEOUT = 10.0
 
@@ -29,18 +30,18 @@ class Target:
     tokens: list[str]
     sessions: list[str]
 
-    def request(self, i: int, auth: str) -> tuple[str, dict[str, str]]:
+    def request(self, i: int, auth: str, room: str) -> tuple[str, dict[str, str]]:
         if self.protocol == "tutorial":
-            return f"{self.ws}/ws/chat/bench/", {}
+            return f"{self.ws}/ws/chat/{room}/", {}
         if self.protocol == "ceiling":
             return f"{self.ws}/", {}
         if auth == "session":
             cookie = f"sessionid={self.sessions[i % len(self.sessions)]}"
-            return f"{self.ws}/ws/rooms/bench/", {"Cookie": cookie, "Origin": self.origin}
-        return f"{self.ws}/ws/rooms/bench/?token={self.tokens[i % len(self.tokens)]}", {}
+            return f"{self.ws}/ws/rooms/{room}/", {"Cookie": cookie, "Origin": self.origin}
+        return f"{self.ws}/ws/rooms/{room}/?token={self.tokens[i % len(self.tokens)]}", {}
 
-    async def open(self, i: int, auth: str = "jwt") -> ClientConnection:
-        url, headers = self.request(i, auth)
+    async def open(self, i: int, auth: str = "jwt", room: str = "bench") -> ClientConnection:
+        url, headers = self.request(i, auth, room)
         return await connect(
             url,
             additional_headers=headers,
@@ -189,9 +190,11 @@ async def sender_ack_loop(room: Room, index: int) -> None:
             room.acked[index].set()
 
 
-async def drain(room: Room, expected_each: int, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and min(room.counts, default=0) < expected_each:
+async def drain(room: Room, expected_each: int, limit: float) -> None:
+    """Wait (at most ``limit`` seconds) until every receiver has ``expected_each`` messages."""
+    deadline = time.perf_counter() + limit
+    # Polling a counter, bounded by the deadline.
+    while time.perf_counter() < deadline and min(room.counts, default=0) < expected_each:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
 
@@ -306,21 +309,40 @@ async def settle_rss(pid: int, seconds: float) -> int:
     return server_rss(pid)
 
 
-async def idle_memory(target: Target, *, pid: int, sockets: int) -> dict:
-    """RSS growth per idle authenticated socket, ``sockets`` open at once (one user each)."""
-    warm = await gather_bounded(min(50, sockets), 25, lambda i: target.open(i))
+async def discard_frames(ws: ClientConnection) -> None:
+    async for _ in ws:
+        pass
+
+
+async def idle_memory(target: Target, *, pid: int, sockets: int, rooms: int) -> dict:
+    """RSS growth per idle authenticated socket, ``sockets`` open at once (one user each), spread
+    over ``rooms`` rooms; idle means sending nothing, and reading what the room sends."""
+
+    async def open_idle(i: int) -> ClientConnection:
+        try:
+            return await target.open(i, room=f"idle-{i % rooms}")
+        except (OSError, InvalidHandshake, InvalidMessage, TimeoutError):
+            await asyncio.sleep(0.5)  # daphne drops handshakes it could not finish in 5 s
+            return await target.open(i, room=f"idle-{i % rooms}")
+
+    warm = await gather_bounded(min(50, sockets), 20, open_idle)
     await close_all(warm)
     before = await settle_rss(pid, 1.0)
-    opened = await gather_bounded(sockets, 50, lambda i: target.open(i))
+    opened = await gather_bounded(sockets, 20, open_idle)
     ok = [ws for ws in opened if isinstance(ws, ClientConnection)]
+    readers = [asyncio.create_task(discard_frames(ws)) for ws in ok]
     try:
         after = await settle_rss(pid, 1.5)
     finally:
         await close_all(opened)
+        await asyncio.gather(*readers, return_exceptions=True)
     return {
         "kib_per_socket": (after - before) / max(len(ok), 1) / 1024,
         "sockets": len(ok),
         "errors": sockets - len(ok),
+        "first_error": next(
+            (repr(ws) for ws in opened if not isinstance(ws, ClientConnection)), None
+        ),
         "rss_before_mib": before / 2**20,
         "rss_after_mib": after / 2**20,
     }
@@ -352,9 +374,7 @@ SCENARIOS = {
 }
 
 
-async def main(spec: dict) -> dict:
-    with open(spec["credentials"]) as creds_file:
-        creds = json.load(creds_file)
+async def main(spec: dict, creds: dict) -> dict:
     target = Target(
         ws=spec["ws"],
         origin=spec["origin"],
@@ -379,6 +399,8 @@ async def main(spec: dict) -> dict:
 if __name__ == "__main__":
     with open(sys.argv[1]) as spec_file:
         spec_data = json.load(spec_file)
-    output = asyncio.run(main(spec_data))
+    with open(spec_data["credentials"]) as creds_file:
+        creds_data = json.load(creds_file)
+    output = asyncio.run(main(spec_data, creds_data))
     with open(sys.argv[2], "w") as out_file:
         json.dump(output, out_file)

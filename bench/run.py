@@ -39,6 +39,7 @@ RAISED_LIMITS = {
     "JWT_ACCESS_SECONDS": "7200",
     "CHAT_RATE_LIMIT_MESSAGES": "1000000",
     "CHAT_RATE_LIMIT_SECONDS": "1",
+    "CHAT_FLOOD_CLOSE_AFTER": "1000000",
     "CHAT_MAX_SOCKETS_PER_USER": "100000",
     "CHAT_MAX_SOCKETS_PER_PROCESS": "100000",
 }
@@ -53,6 +54,7 @@ class Variant:
     layer: str
     protocol: str  # how the client talks to it: "project" | "tutorial" | "ceiling"
     core: bool  # core variants get every scenario; the others fan-out, latency, handshakes
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def persists(self) -> bool:
@@ -74,20 +76,29 @@ VARIANTS = {
                 "config.asgi:application", "pubsub", "project", False),
         Variant("project-uvicorn", "project, uvicorn, in-memory", "uvicorn",
                 "config.asgi:application", "memory", "project", False),
+        # Candidate changes (bench.patches), measured before anyone edits the app.
+        Variant("patched", "project + dispatch/session/clean fixes", "daphne",
+                "bench.patched_asgi:application", "throttled", "project", False,
+                (("BENCH_PATCHES", "dispatch,session"),)),
+        Variant("patched-fanout", "project + fixes + local fan-out", "daphne",
+                "bench.patched_asgi:application", "localfanout", "project", False,
+                (("BENCH_PATCHES", "dispatch,session,registry"),)),
     ]
 }  # fmt: skip
 
 SIZES = {
     "full": {
-        "hs_seq": 200, "hs_conc": 1000, "concurrency": 50, "fanout_seconds": 4.0, "window": 4,
+        "hs_seq": 150, "hs_conc": 400, "concurrency": 50, "fanout_seconds": 2.5, "window": 4,
         "senders": 5, "small": 50, "large": 200, "latency_receivers": 50, "latency_rate": 10.0,
-        "latency_seconds": 6.0, "idle_sockets": 1000, "soak": 10000, "users": 1050,
+        "latency_seconds": 5.0, "idle_sockets": 1000, "idle_rooms": 20, "soak": 10000,
+        "users": 1050,
         "sessions": 60,
     },
     "quick": {
-        "hs_seq": 10, "hs_conc": 30, "concurrency": 10, "fanout_seconds": 0.7, "window": 4,
+        "hs_seq": 10, "hs_conc": 20, "concurrency": 10, "fanout_seconds": 0.7, "window": 4,
         "senders": 5, "small": 10, "large": 20, "latency_receivers": 10, "latency_rate": 10.0,
-        "latency_seconds": 1.0, "idle_sockets": 40, "soak": 100, "users": 60, "sessions": 20,
+        "latency_seconds": 1.0, "idle_sockets": 30, "idle_rooms": 3, "soak": 60, "users": 60,
+        "sessions": 20,
     },
 }  # fmt: skip
 
@@ -154,7 +165,9 @@ class Bench:
         )  # fmt: skip
         subprocess.run(  # noqa: S603
             [PYTHON, "-m", "bench.seed", "--users", str(self.sizes["users"]),
-             "--sessions", str(self.sizes["sessions"]), "--out", str(self.credentials)],
+             "--sessions", str(self.sizes["sessions"]),
+             "--idle-rooms", str(self.sizes["idle_rooms"]),
+             "--out", str(self.credentials)],
             cwd=ROOT, env=self.env, check=True, timeout=120,
         )  # fmt: skip
         self.room_id = json.loads(self.credentials.read_text())["room_id"]
@@ -177,6 +190,7 @@ class Bench:
             **self.env,
             "BENCH_LAYER": variant.layer if variant.layer != "-" else "memory",
             "BENCH_REDIS_PREFIX": f"bench{secrets.token_hex(4)}",
+            **dict(variant.env),
         }
         log_path = self.tmp / f"{variant.name}-{port}.log"
         with log_path.open("w") as log:
@@ -200,7 +214,7 @@ class Bench:
             if variant.server == "websockets":
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return True
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
                 return r.status == 200
         except OSError:
             return False
@@ -237,7 +251,8 @@ class Bench:
             )  # fmt: skip
         if variant.core:
             plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
-        plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
+        if variant.core or variant.server != "daphne":
+            plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
         if authed and variant.core:
             plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))
             plan.append(hs("hs_conc_session", "session", s["hs_conc"], s["concurrency"]))
@@ -248,12 +263,13 @@ class Bench:
                  receivers=s["latency_receivers"], rate=s["latency_rate"],
                  seconds=s["latency_seconds"]),
         ]  # fmt: skip
-        if variant.core:
-            plan.append({"name": "idle_memory", "kind": "idle_memory",
-                         "params": {"sockets": s["idle_sockets"]}})  # fmt: skip
         if variant.core and soak:
+            plan.append({"name": "idle_memory", "kind": "idle_memory", "timeout": 600,
+                         "params": {"sockets": s["idle_sockets"],
+                                    "rooms": s["idle_rooms"]}})  # fmt: skip
             plan.append({"name": "soak", "kind": "soak", "timeout": 900,
-                         "params": {"cycles": s["soak"], "concurrency": s["concurrency"]}})  # fmt: skip
+                         "params": {"cycles": s["soak"],
+                                    "concurrency": s["concurrency"]}})  # fmt: skip
         return plan
 
     def run_client(self, variant: Variant, port: int, pid: int, plan: list[dict]) -> dict:
@@ -424,8 +440,11 @@ class Bench:
         widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
         line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
         print()
-        print(f"median of {report['runs']} runs ({report['mode']}; soak {self.sizes['soak']} "
-              f"cycles in the last {report['soak_runs']} run(s)); '-' = not measured")  # fmt: skip
+        sizes = self.sizes
+        print(f"median of {report['runs']} runs ({report['mode']}); "
+              f"idle sockets ({sizes['idle_sockets']}) "
+              f"and soak ({self.sizes['soak']} cycles) in the last {report['soak_runs']} run(s); "
+              "'-' = not measured")  # fmt: skip
         print(line)
         print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
         for row in rows:
@@ -483,7 +502,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=None, help="runs per variant (median)")
     parser.add_argument("--variants", default=None, help=f"comma list of {','.join(VARIANTS)}")
     parser.add_argument("--soak", type=int, default=None, help="soak connect/disconnect cycles")
-    parser.add_argument("--soak-runs", type=int, default=1, help="runs that include the soak")
+    parser.add_argument(
+        "--soak-runs",
+        type=int,
+        default=1,
+        help="runs (the last ones) that include the memory tests: idle sockets and soak",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/)")
     args = parser.parse_args(argv)
     if args.runs is None:

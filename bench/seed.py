@@ -1,6 +1,7 @@
 """Seeds the benchmark database and mints credentials; run by ``bench.run`` in its own process.
 
-One room ``bench``, ``--users`` members (one per socket, so no per-user cap is the bottleneck),
+One room ``bench`` (plus ``--idle-rooms`` rooms for the idle-socket test), ``--users`` members
+(one per socket, so no per-user cap is the bottleneck),
 a JWT access token for each and a logged-in session for the first ``--sessions``. Writes them to
 ``--out`` as JSON. Uses the settings in ``DJANGO_SETTINGS_MODULE`` (the server's).
 """
@@ -16,13 +17,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--sessions", type=int, required=True)
+    parser.add_argument("--idle-rooms", type=int, required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
 
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth import get_user_model
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
     from django.contrib.auth.hashers import make_password
     from django.contrib.sessions.backends.db import SessionStore
     from rest_framework_simplejwt.tokens import AccessToken
@@ -41,6 +47,15 @@ def main() -> None:
             Membership(room=room, user=user, role=Role.OWNER if i == 0 else Role.MEMBER)
             for i, user in enumerate(users)
         ]
+    )
+    # Idle sockets spread over rooms "idle-<k>" (user i in room i % k): presence makes every join
+    # cost O(room size), so one 1,000-socket room measures presence, not an idle socket.
+    idle = [
+        Room.objects.create(slug=f"idle-{k}", name=f"Idle {k}", created_by=users[0])
+        for k in range(args.idle_rooms)
+    ]
+    Membership.objects.bulk_create(
+        [Membership(room=idle[i % len(idle)], user=user) for i, user in enumerate(users)]
     )
     sessions = []
     for user in users[: args.sessions]:

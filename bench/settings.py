@@ -1,7 +1,8 @@
 """Benchmark settings: the project's own settings, with the channel layer picked by ``BENCH_LAYER``.
 
-``memory`` (default) keeps the project's in-memory layer untouched; ``redis`` is the project's own
-``RedisChannelLayer`` configuration (``REDIS_URL``); ``pubsub`` swaps in ``RedisPubSubChannelLayer``,
+``memory`` (default) keeps the project's in-memory layer untouched; ``redis`` is the project's
+own ``RedisChannelLayer`` configuration (``REDIS_URL``); ``pubsub`` swaps in
+``RedisPubSubChannelLayer``,
 which the project settings cannot select yet. Each server start gets its own Redis key prefix
 (``BENCH_REDIS_PREFIX``) so runs never see each other's groups.
 """
@@ -15,10 +16,16 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT = None
 
 BENCH_LAYER = env("BENCH_LAYER", default="memory")
-_redis_url = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/0")
+# A database of its own, so other users of this Redis never see the benchmark's keys.
+_redis_url = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/14")
 _prefix = env("BENCH_REDIS_PREFIX", default="bench")
+# Presence and per-user socket counts follow REDIS_URL, as they do in production.
+REDIS_URL = _redis_url if BENCH_LAYER in ("redis", "pubsub") else ""
 if BENCH_LAYER == "memory":
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+elif BENCH_LAYER in ("throttled", "localfanout"):  # candidate changes, see bench.patches
+    _layer = {"throttled": "ThrottledCleanLayer", "localfanout": "LocalFanoutLayer"}[BENCH_LAYER]
+    CHANNEL_LAYERS = {"default": {"BACKEND": f"bench.patches.{_layer}"}}
 elif BENCH_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
