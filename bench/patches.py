@@ -6,6 +6,8 @@ dispatch  channels' ``AsyncConsumer.dispatch`` runs ``aclose_old_connections`` (
           the ORM only through ``database_sync_to_async``, which closes stale connections itself.
 session   channels' ``InstanceSessionWrapper.send`` inspects the lazy session on every outgoing
           frame; only ``http.response.start`` can ever save a session.
+tokenfirst  channels' ``AuthMiddleware`` loads the session user (a thread-pool hop) even for a
+          ``?token=`` socket, whose user the token alone decides.
 registry  remember each joined ``RoomConsumer`` by room group in this process (LocalFanoutLayer).
 
 ThrottledCleanLayer  ``InMemoryChannelLayer._clean_expired`` walks every channel and every group
@@ -65,6 +67,22 @@ def apply(names: set[str]) -> None:
             return await full_send(self, message)
 
         InstanceSessionWrapper.send = send
+
+    if "tokenfirst" in names:
+        from channels.auth import AuthMiddleware
+        from django.contrib.auth.models import AnonymousUser
+
+        from accounts.middleware import query_token_values
+
+        resolve_scope = AuthMiddleware.resolve_scope
+
+        async def token_first(self, scope):
+            if query_token_values(scope) is not None:
+                scope["user"]._wrapped = AnonymousUser()
+                return
+            await resolve_scope(self, scope)
+
+        AuthMiddleware.resolve_scope = token_first
 
     if "registry" in names:
         from chat.consumers import RoomConsumer

@@ -79,26 +79,26 @@ VARIANTS = {
         # Candidate changes (bench.patches), measured before anyone edits the app.
         Variant("patched", "project + dispatch/session/clean fixes", "daphne",
                 "bench.patched_asgi:application", "throttled", "project", False,
-                (("BENCH_PATCHES", "dispatch,session"),)),
+                (("BENCH_PATCHES", "dispatch,session,tokenfirst"),)),
         Variant("patched-fanout", "project + fixes + local fan-out", "daphne",
                 "bench.patched_asgi:application", "localfanout", "project", False,
-                (("BENCH_PATCHES", "dispatch,session,registry"),)),
+                (("BENCH_PATCHES", "dispatch,session,tokenfirst,registry"),)),
     ]
 }  # fmt: skip
 
 SIZES = {
     "full": {
-        "hs_seq": 150, "hs_conc": 400, "concurrency": 50, "fanout_seconds": 2.5, "window": 4,
+        "hs_seq": 100, "hs_conc": 300, "concurrency": 50, "fanout_seconds": 2.0, "window": 4,
         "senders": 5, "small": 50, "large": 200, "latency_receivers": 50, "latency_rate": 10.0,
-        "latency_seconds": 5.0, "idle_sockets": 1000, "idle_rooms": 20, "soak": 10000,
-        "users": 1050,
+        "latency_seconds": 4.0, "idle_sockets": 1000, "idle_rooms": 20, "soak": 3000,
+        "users": 1050, "settle": 1.0,
         "sessions": 60,
     },
     "quick": {
-        "hs_seq": 10, "hs_conc": 20, "concurrency": 10, "fanout_seconds": 0.7, "window": 4,
+        "hs_seq": 10, "hs_conc": 20, "concurrency": 10, "fanout_seconds": 0.5, "window": 4,
         "senders": 5, "small": 10, "large": 20, "latency_receivers": 10, "latency_rate": 10.0,
         "latency_seconds": 1.0, "idle_sockets": 30, "idle_rooms": 3, "soak": 60, "users": 60,
-        "sessions": 20,
+        "sessions": 20, "settle": 0.3,
     },
 }  # fmt: skip
 
@@ -251,7 +251,7 @@ class Bench:
             )  # fmt: skip
         if variant.core:
             plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
-        if variant.core or variant.server != "daphne":
+        if variant.core or variant.server != "daphne" or variant.name == "patched":
             plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
         if authed and variant.core:
             plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))
@@ -265,10 +265,10 @@ class Bench:
         ]  # fmt: skip
         if variant.core and soak:
             plan.append({"name": "idle_memory", "kind": "idle_memory", "timeout": 600,
-                         "params": {"sockets": s["idle_sockets"],
+                         "params": {"sockets": s["idle_sockets"], "settle": s["settle"],
                                     "rooms": s["idle_rooms"]}})  # fmt: skip
             plan.append({"name": "soak", "kind": "soak", "timeout": 900,
-                         "params": {"cycles": s["soak"],
+                         "params": {"cycles": s["soak"], "settle": s["settle"],
                                     "concurrency": s["concurrency"]}})  # fmt: skip
         return plan
 
@@ -280,6 +280,7 @@ class Bench:
             "pid": pid,
             "credentials": str(self.credentials),
             "scenarios": plan,
+            "pause": self.sizes["settle"] * 0.3,
         }
         spec_path, out_path = self.tmp / "spec.json", self.tmp / "out.json"
         spec_path.write_text(json.dumps(spec))
@@ -363,6 +364,16 @@ class Bench:
             for v in variants
         }
         summary = self.summarize(medians, runs)
+        baseline = medians.get("tutorial", {})
+        vs_tutorial = {
+            v.name: {
+                key: (medians[v.name][key] / baseline[key])
+                if medians[v.name][key] is not None and baseline.get(key)
+                else None
+                for key in ("fanout_small.per_s", "fanout_large.per_s", "hs_conc_jwt.per_s")
+            }
+            for v in variants
+        }
         report = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "mode": "quick" if self.args.quick else "full",
@@ -373,6 +384,7 @@ class Bench:
             "variants": {v.name: v.label for v in variants},
             "medians": medians,
             "ratios": summary["ratios"],
+            "vs_tutorial": vs_tutorial,
             "goals": summary["goals"],
             "exactly_once": summary["exactly_once"],
             "raw": runs,
@@ -450,6 +462,10 @@ class Bench:
         for row in rows:
             print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
         print()
+        print("every variant / tutorial: fan-out small, fan-out large, handshakes 50c JWT")
+        for name, values in report["vs_tutorial"].items():
+            shown = ["-" if x is None else f"{x:.2f}x" for x in values.values()]
+            print(f"  {name:16s} {'  '.join(shown)}")
         for key, value in report["ratios"].items():
             print(f"ratio {key:24s} {'-' if value is None else f'{value:.2f}x'}")
         eo = report["exactly_once"]
