@@ -1,31 +1,70 @@
 """The room socket. Thin: authentication happened in middleware, rules live in
-``chat.permissions``, database work in ``chat.selectors``/``chat.services``."""
+``chat.permissions``, database work in ``chat.selectors``/``chat.services``, frames in
+``chat.protocol``."""
 
 import asyncio
 import logging
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
-from accounts.middleware import Credential
+from accounts.middleware import Credential, client_address
 from accounts.tokens import AuthFailure
 
 from . import permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
 from .models import room_group_name
-from .protocol import ProtocolError, SendMessage, error_frame, message_new_frame, parse_client_frame
+from .presence import ProcessSockets, presence_store
+from .protocol import (
+    DeleteMessage,
+    ProtocolError,
+    SendMessage,
+    error_frame,
+    message_new_frame,
+    parse_client_frame,
+    presence_frame,
+    room_joined_frame,
+)
+from .ratelimit import TokenBucket
 from .realtime import user_group_name
 
 logger = logging.getLogger("chat.sockets")
 
 
+class LayerUnavailable(Exception):
+    """The channel layer or presence store did not answer in time at connect."""
+
+
 class CodedCloseConsumer(AsyncWebsocketConsumer):
-    """Closes with our enum codes; daphne's autobahn accepts only a plain ``int``."""
+    """Closes with our enum codes, and turns a bug in one handler into a 1011 for that socket
+    alone (logged once, with its traceback) instead of an exception inside the server."""
+
+    accepted = False
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        # daphne's autobahn accepts only a plain int, not an IntEnum.
         await super().close(code=None if code is None else int(code), reason=reason)
+
+    async def dispatch(self, message: dict) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("socket handler failed on %s; closing 1011", message.get("type"))
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer from None
+            if not self.accepted:
+                await self.accept()  # so the client reads 1011, not a bare HTTP 403
+            await self.close(code=CloseCode.INTERNAL_ERROR, reason="internal_error")
 
 
 class RoomConsumer(CodedCloseConsumer):
@@ -33,6 +72,7 @@ class RoomConsumer(CodedCloseConsumer):
 
     room_id: int | None = None
     role: str | None = None
+    joined = False
     _expiry_task: asyncio.Task | None = None
 
     # Lifecycle -------------------------------------------------------------------------
@@ -41,6 +81,9 @@ class RoomConsumer(CodedCloseConsumer):
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.credential: Credential = self.scope["credential"]
         self.user = self.scope["user"]
+        if ProcessSockets.open >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
+            await self._refuse(CloseCode.TRY_AGAIN_LATER, "server_full")
+            return
         if self.credential.failure is not None:
             await self._refuse_credential(self.credential.failure)
             return
@@ -52,10 +95,25 @@ class RoomConsumer(CodedCloseConsumer):
             await self._refuse(CloseCode.FORBIDDEN, "not_a_member")
             return
         self.room_id, self.role = access.room_id, access.role
-        self.groups = [room_group_name(self.room_id), user_group_name(self.user.pk)]
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                if not await self._claim_user_socket():
+                    await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
+                    return
+                online = await self._join_room()
+        except (TimeoutError, OSError, ConnectionError, LayerUnavailable) as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            await self._release_user_socket()
+            await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
+            return
+        ProcessSockets.open += 1
+        self.joined = True
+        self.bucket = TokenBucket(
+            settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS
+        )
+        self.refused_in_row = 0
         await self.accept()
+        await self.send(text_data=room_joined_frame(room=self.slug, role=self.role, online=online))
         if self.credential.expires_at is not None:
             self._expiry_task = asyncio.create_task(self._close_when_expired())
         self._log("connect", code=None)
@@ -63,26 +121,49 @@ class RoomConsumer(CodedCloseConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry_task is not None:
             self._expiry_task.cancel()
-        if self.room_id is not None:
-            self._log("close", code=code)
+        if not self.joined:
+            return
+        self.joined = False
+        ProcessSockets.open -= 1
+        self._log("close", code=code)
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                await self._release_user_socket()
+                change = await presence_store().leave(
+                    room_id=self.room_id, username=self.user.get_username()
+                )
+                if change.changed:
+                    await self._announce_presence("offline", change.online)
+        except (TimeoutError, OSError, ConnectionError) as error:
+            logger.warning("presence not updated at close: %s", type(error).__name__)
         # channels' websocket_disconnect discards self.groups after this returns.
 
     # Client commands -------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
+        if bytes_data is not None and text_data is None:
             await self._send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
             return
         if _utf8_length_exceeds(text_data, settings.CHAT_MAX_FRAME_BYTES):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
+        if not self.bucket.take():
+            await self._refuse_for_rate()
+            return
+        self.refused_in_row = 0
         try:
             command = parse_client_frame(text_data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
         except ProtocolError as error:
             await self._send_error(error.code, error.detail)
             return
-        if isinstance(command, SendMessage):
-            await self._handle_send(command)
+        try:
+            if isinstance(command, SendMessage):
+                await self._handle_send(command)
+            elif isinstance(command, DeleteMessage):
+                await self._handle_delete(command)
+        except DatabaseError:
+            logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
+            await self._send_error(ErrorCode.UNAVAILABLE, "Not stored; try again shortly.")
 
     async def _handle_send(self, command: SendMessage) -> None:
         if not permissions.can_send(self.role):
@@ -102,10 +183,28 @@ class RoomConsumer(CodedCloseConsumer):
             room_group_name(self.room_id), {"type": "message.new", "text": frame}
         )
 
+    async def _handle_delete(self, command: DeleteMessage) -> None:
+        message = await database_sync_to_async(selectors.message_in_room)(
+            room_id=self.room_id, message_id=command.message_id
+        )
+        if message is None:
+            await self._send_error(ErrorCode.NOT_FOUND, "No such message in this room.")
+            return
+        if not permissions.can_delete_message(
+            self.role, author_id=message.author_id, user_id=self.user.pk
+        ):
+            await self._send_error(ErrorCode.FORBIDDEN, "Your role cannot delete this message.")
+            return
+        # The room (this socket included) hears message.deleted from chat.signals after commit.
+        await database_sync_to_async(services.message_delete)(message=message)
+
     # Group events ----------------------------------------------------------------------
 
     async def message_new(self, event: dict) -> None:
         await self.send(text_data=event["text"])
+
+    message_deleted = message_new
+    presence_changed = message_new
 
     async def membership_changed(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:
@@ -128,6 +227,43 @@ class RoomConsumer(CodedCloseConsumer):
         await self._close_unauthenticated(AuthFailure(event["failure"]))
 
     # Helpers ---------------------------------------------------------------------------
+
+    async def _claim_user_socket(self) -> bool:
+        count = await presence_store().add_user_socket(
+            user_id=self.user.pk, channel=self.channel_name
+        )
+        if count > settings.CHAT_MAX_SOCKETS_PER_USER:
+            await self._release_user_socket()
+            return False
+        return True
+
+    async def _release_user_socket(self) -> None:
+        await presence_store().remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
+
+    async def _join_room(self) -> list[str]:
+        self.groups = [room_group_name(self.room_id), user_group_name(self.user.pk)]
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        change = await presence_store().join(
+            room_id=self.room_id, username=self.user.get_username()
+        )
+        if change.changed:
+            await self._announce_presence("online", change.online)
+        return change.online
+
+    async def _announce_presence(self, status: str, online: list[str]) -> None:
+        frame = presence_frame(user=self.user.get_username(), status=status, online=online)
+        await self.channel_layer.group_send(
+            room_group_name(self.room_id), {"type": "presence.changed", "text": frame}
+        )
+
+    async def _refuse_for_rate(self) -> None:
+        self.refused_in_row += 1
+        if self.refused_in_row > settings.CHAT_FLOOD_CLOSE_AFTER:
+            self._log("reject", code=CloseCode.RATE_LIMITED, reason="flood")
+            await self.close(code=CloseCode.RATE_LIMITED, reason="flood")
+            return
+        await self._send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
 
     async def _close_when_expired(self) -> None:
         delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
@@ -156,7 +292,6 @@ class RoomConsumer(CodedCloseConsumer):
 
     def _log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
         """One structured audit line; never a token or a message body."""
-        client = self.scope.get("client") or (None, None)
         fields = {
             "event": event,
             "user_id": getattr(self.user, "pk", None),
@@ -164,7 +299,7 @@ class RoomConsumer(CodedCloseConsumer):
             "auth": self.credential.method.value,
             "code": int(code) if code is not None else None,
             "reason": str(reason) if reason is not None else None,
-            "client_ip": client[0],
+            "client_ip": client_address(self.scope),
         }
         logger.info(
             "socket %s user=%s room=%s code=%s reason=%s ip=%s",

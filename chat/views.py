@@ -5,10 +5,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
 
 from . import permissions, selectors
 
@@ -51,12 +50,6 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
     }
     return render(request, "chat/room.html", context)
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers."""
-    return JsonResponse({"status": "ok"})
 
 
 # Flash messages for the stock auth views (django.contrib.auth.urls). Connected when the URLconf

@@ -3,6 +3,8 @@
 Tests create data with factories under ``transactional_db`` (committed, so daphne sees it).
 """
 
+import asyncio
+import json
 import os
 import re
 import socket
@@ -101,6 +103,15 @@ def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     server = start_daphne(tmp_path_factory.mktemp("daphne"))
     yield server
     stop_daphne(server)
+
+
+async def next_frame(ws, frame_type: str = "message.new", wait: float = 5) -> dict:
+    """The next frame of ``frame_type``, skipping room.joined and presence chatter."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == frame_type:
+                return frame
 
 
 def login_session(server: LiveServer, username: str, password: str) -> httpx.Client:

@@ -1,0 +1,26 @@
+from chat.ratelimit import TokenBucket
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_burst_up_to_capacity_then_refused():
+    bucket = TokenBucket(10, 10, clock=FakeClock())
+    assert [bucket.take() for _ in range(11)] == [True] * 10 + [False]
+
+
+def test_refills_at_capacity_per_window():
+    clock = FakeClock()
+    bucket = TokenBucket(10, 10, clock=clock)
+    for _ in range(10):
+        bucket.take()
+    clock.now = 1.0  # one token per second
+    assert bucket.take()
+    assert not bucket.take()
+    clock.now = 100.0  # never more than capacity
+    assert [bucket.take() for _ in range(11)] == [True] * 10 + [False]
