@@ -9,13 +9,16 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from ..conftest import make_lobby
 from ..e2e.conftest import ROOT, LiveServer, free_port, start_daphne, stop_daphne
 from ..factories import PASSWORD
 
@@ -62,15 +65,28 @@ def require_chromium(environ: dict | None = None) -> str:
     return path
 
 
-@pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+def off_loop(function: Callable, /, *args, **kwargs):
+    """Run ORM writes in a worker thread, away from Playwright's event loop.
+
+    Saving models fires signals that tell the channel layer through ``async_to_sync``, which
+    refuses to run in a thread whose event loop is running (Playwright's, see ``browser``).
+    """
+
+    def call():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+@pytest.fixture
+def lobby(transactional_db):
+    """The shared ``lobby`` data (alice owner, bob member, dave reader, carol outside), committed
+    so the live daphne sees it."""
+    return off_loop(make_lobby)
 
 
 @pytest.fixture(scope="package")
@@ -78,6 +94,22 @@ def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
     server = start_daphne(tmp_path_factory.mktemp("browser-daphne"))
     yield server
     stop_daphne(server)
+
+
+@pytest.fixture(scope="package")
+def browser(live_daphne: LiveServer) -> Iterator[Browser]:
+    executable = require_chromium()
+    # Playwright's sync API keeps its event loop "running" in this thread (inside a greenlet)
+    # for as long as it lives, so Django would refuse the tests' plain ORM reads and the
+    # transactional flush as if they came from async code. They do not; allow them here only,
+    # after daphne has started so the server keeps Django's check. Writes use ``off_loop``.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
 
 
 @dataclass
@@ -130,7 +162,9 @@ def new_page(browser: Browser, live_daphne: LiveServer) -> Iterator[Callable[...
     yield make
     for context in contexts:
         context.close()
-    problems = [(w.page_errors, w.csp_violations) for w in pages if w.page_errors or w.csp_violations]
+    problems = [
+        (w.page_errors, w.csp_violations) for w in pages if w.page_errors or w.csp_violations
+    ]
     assert not problems, f"script errors / CSP violations: {problems}"
 
 

@@ -1,12 +1,13 @@
 """Network loss: the page retries with exponential backoff, then fetches what it missed."""
 
 import time
+from itertools import pairwise
 
 import pytest
 from playwright.sync_api import expect
 
 from ..factories import MessageFactory
-from .conftest import log_in, open_room
+from .conftest import log_in, off_loop, open_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,8 +17,10 @@ TRY_AGAIN_LATER = 1013  # what an overloaded server closes with
 
 def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_page, lobby):
     room, users = lobby
-    MessageFactory(room=room, author=users["alice"], body="before the outage")
-    doomed = MessageFactory(room=room, author=users["alice"], body="deleted during the outage")
+    off_loop(MessageFactory, room=room, author=users["alice"], body="before the outage")
+    doomed = off_loop(
+        MessageFactory, room=room, author=users["alice"], body="deleted during the outage"
+    )
     alice = logged_in("alice").page
 
     bob = new_page().page
@@ -47,8 +50,8 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
     dropped_at = time.monotonic()
     expect(bob.locator("#connection-state")).to_contain_text("Connection lost, retrying in")
     for body in ("missed one", "missed two"):
-        alice.get_by_label("Message").fill(body)
-        alice.get_by_label("Message").press("Enter")
+        alice.get_by_role("textbox", name="Message").fill(body)
+        alice.get_by_role("textbox", name="Message").press("Enter")
     alice.locator(f'#messages li[data-id="{doomed.id}"] button.delete').click()
     expect(alice.locator("#messages li .body")).to_have_text(
         ["before the outage", "missed one", "missed two"]
@@ -65,14 +68,14 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
 
     # Waits doubled: 250, 500, 1000 ms ... (half of 500 * 2**n), the first counted from the drop.
     retries = network["attempts"][1:]
-    gaps = [later - earlier for earlier, later in zip([dropped_at, *retries], retries)]
+    gaps = [later - earlier for earlier, later in pairwise([dropped_at, *retries])]
     for number, gap in enumerate(gaps):
         expected = BACKOFF_BASE_MS * 2**number / 2 / 1000
         assert expected * 0.8 <= gap <= expected + 0.4, (number, gaps)
 
     # The new socket carries the live feed again.
-    alice.get_by_label("Message").fill("after the outage")
-    alice.get_by_label("Message").press("Enter")
+    alice.get_by_role("textbox", name="Message").fill("after the outage")
+    alice.get_by_role("textbox", name="Message").press("Enter")
     expect(bob.locator("#messages li .body")).to_have_text(
         ["before the outage", "missed one", "missed two", "after the outage"]
     )

@@ -13,12 +13,14 @@ from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Opens the socket, reports how it ended: {"opened": bool, "code": int}.
+# Opens the socket, reports how it ended: {"opened": bool, "code": int}; code null when it
+# was still open after 5 s (a hijack that worked).
 PROBE = """(url) => new Promise((resolve) => {
     let opened = false;
     const ws = new WebSocket(url);
     ws.addEventListener("open", () => { opened = true; });
     ws.addEventListener("close", (event) => resolve({opened, code: event.code}));
+    setTimeout(() => resolve({opened, code: null}), 5000);
 })"""
 
 
@@ -46,7 +48,7 @@ def test_foreign_origin_page_cannot_ride_the_session_cookie(
     log_in(page, "alice")
     # Control: from the site's own origin this very probe gets in (closed by us, 1000).
     own = page.evaluate(
-        PROBE.replace('opened = true; });', 'opened = true; ws.close(1000); });'),
+        PROBE.replace("opened = true; });", "opened = true; ws.close(1000); });"),
         f"{live_daphne.ws}/ws/rooms/lobby/",
     )
     assert own == {"opened": True, "code": 1000}
@@ -70,7 +72,7 @@ def test_foreign_origin_page_cannot_ride_the_session_cookie(
 def test_removed_member_sees_why_and_page_does_not_reconnect(logged_in, live_daphne, lobby):
     bob = logged_in("bob", room=None).page
     sockets = []
-    bob.on("websocket", sockets.append)
+    bob.on("websocket", lambda socket: sockets.append(socket))
     bob.goto("/rooms/lobby/")
     expect(bob.locator("#connection-state")).to_have_text("Connected")
 
@@ -87,7 +89,7 @@ def test_removed_member_sees_why_and_page_does_not_reconnect(logged_in, live_dap
         "You are not (or no longer) a member of this room."
     )
     expect(bob.locator("#connection-state")).to_have_text("Disconnected")
-    expect(bob.get_by_label("Message")).to_be_disabled()
+    expect(bob.get_by_role("textbox", name="Message")).to_be_disabled()
     # The first retry would come within 0.5 s (backoff base); wait well past it.
     bob.wait_for_timeout(1500)
     assert len(sockets) == 1
