@@ -51,19 +51,24 @@ def test_login_flashes_welcome_and_lists_my_rooms_with_role(new_page, lobby):
 
 
 def test_two_users_see_each_others_messages_live(logged_in, lobby, artifacts):
+    room, users = lobby
+    off_loop(MessageFactory, room=room, author=users["alice"], body="Welcome to the lobby!")
+    off_loop(MessageFactory, room=room, author=users["dave"], body="(dave reads along)")
+    earlier = ["Welcome to the lobby!", "(dave reads along)"]
     alice = logged_in("alice")
     bob = logged_in("bob")
     expect(alice.page.locator("#online li")).to_have_text(["alice", "bob"])
 
     send(alice.page, "hello bob")
-    send(bob.page, "hi alice")
+    send(bob.page, "hi alice, <b>this</b> stays text")
+    live = ["hello bob", "hi alice, <b>this</b> stays text"]
     for watched in (alice, bob):
-        expect(watched.page.locator("#messages li .body")).to_have_text(["hello bob", "hi alice"])
-        expect(watched.page.locator("#messages li .author")).to_have_text(["alice", "bob"])
-    assert list(Message.objects.order_by("id").values_list("body", flat=True)) == [
-        "hello bob",
-        "hi alice",
-    ]
+        expect(watched.page.locator("#messages li .body")).to_have_text([*earlier, *live])
+        expect(watched.page.locator("#messages li .author")).to_have_text(
+            ["alice", "dave", "alice", "bob"]
+        )
+    stored = Message.objects.order_by("id").values_list("body", flat=True)
+    assert list(stored) == [*earlier, *live]
     alice.page.screenshot(path=artifacts / "room.png")
 
     # Bob leaves: alice's presence list follows.
