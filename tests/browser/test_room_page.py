@@ -76,7 +76,7 @@ def test_two_users_see_each_others_messages_live(logged_in, lobby, artifacts):
     expect(alice.page.locator("#online li")).to_have_text(["alice"])
 
 
-def test_last_messages_are_server_rendered_in_order(logged_in, lobby, settings):
+def test_last_messages_are_server_rendered_in_order(logged_in, lobby):
     room, users = lobby
     for number in range(55):
         off_loop(MessageFactory, room=room, author=users["bob"], body=f"old {number}")
