@@ -71,7 +71,7 @@ def start_daphne(tmp_dir: Path, extra_env: dict | None = None, args: list | None
     }
     command = [
         sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-        "--access-log", str(access_log), "--websocket-max-message-size", "65536",
+        "--access-log", str(access_log), "--websocket-max-message-size", "1048576",
         *(args or []), "config.asgi:application",
     ]  # fmt: skip
     with app_log.open("w") as log:
