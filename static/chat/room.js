@@ -1,5 +1,5 @@
 // Room page client: one WebSocket, reconnect with backoff and jitter, close codes honoured,
-// missed history fetched from the REST API after every join (room.joined) and merged by id.
+// what it missed fetched from the REST API after every join (room.joined), merged by id.
 // Every username and message body is inserted with textContent, never as HTML.
 
 // Mirrors chat/close_codes.py (CloseCode); README "Close codes" says what each one asks of us.
@@ -144,37 +144,41 @@ function disableForm() {
 
 // History -------------------------------------------------------------------------------
 
-// After a (re)connect: fetch newest-first pages until one reaches a message we already had,
-// merge by id, and drop what was deleted meanwhile (absent from the span the server returned).
+async function getJson(url) {
+  try {
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    // 401/404: the socket's close code says what to do.
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null; // offline again: the next join tries again
+  }
+}
+
+// After every join: replay what was missed (?after=<newest shown>, oldest first, every page),
+// then drop shown messages that were deleted meanwhile (absent from the newest page's span).
 async function backfill() {
-  const known = messageIds();
-  const newestKnown = known.length ? Math.max(...known) : 0;
-  const fetched = [];
-  let url = root.dataset.historyUrl;
+  const base = root.dataset.historyUrl;
+  const shown = messageIds();
+  let url = `${base}?after=${shown.length ? Math.max(...shown) : 0}`;
   for (let page = 0; url && page < MAX_BACKFILL_PAGES; page += 1) {
-    let response;
-    try {
-      response = await fetch(url, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-    } catch {
-      return; // offline again: the next reconnect tries again
-    }
-    if (!response.ok) return; // 401/404: the socket's close code says what to do
-    const data = await response.json();
-    fetched.push(...data.results);
-    if (data.results.some((message) => message.id <= newestKnown)) break;
+    const data = await getJson(url);
+    if (!data) return;
+    data.results.forEach(insertMessage);
     url = data.next;
   }
-  if (fetched.length === 0) return;
-  const fetchedIds = new Set(fetched.map((message) => message.id));
-  const lowest = Math.min(...fetchedIds);
-  const highest = Math.max(...fetchedIds);
-  for (const id of known) {
-    if (id >= lowest && id <= highest && !fetchedIds.has(id)) removeMessage(id);
+  const ceiling = Math.max(0, ...messageIds()); // everything up to here was stored before the ask
+  if (ceiling === 0) return;
+  const newest = await getJson(base);
+  if (!newest) return;
+  const kept = new Set(newest.results.map((message) => message.id));
+  // Without a next page, the newest page is the whole history.
+  const floor = newest.next ? Math.min(...kept) : 0;
+  for (const id of messageIds()) {
+    if (id >= floor && id <= ceiling && !kept.has(id)) removeMessage(id);
   }
-  fetched.sort((a, b) => a.id - b.id).forEach(insertMessage);
 }
 
 // Socket --------------------------------------------------------------------------------

@@ -160,3 +160,10 @@ def test_delete_buttons_follow_roles_and_deletes_reach_everyone(logged_in, lobby
     for page in (alice, bob, dave):
         expect(page.locator("#messages li .body")).to_have_text(["from alice"])
     assert not Message.objects.filter(pk=live.id).exists()
+
+    # A live message by the owner: the member gets no button on it.
+    send(alice, "live from alice")
+    live = Message.objects.get(body="live from alice")
+    expect(bob.locator(f'#messages li[data-id="{live.id}"]')).to_have_count(1)
+    expect(delete_button(bob, live.id)).to_have_count(0)
+    expect(delete_button(alice, live.id)).to_have_count(1)
