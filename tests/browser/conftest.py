@@ -97,8 +97,13 @@ def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
 
 
 @pytest.fixture(scope="package")
-def browser(live_daphne: LiveServer) -> Iterator[Browser]:
-    executable = require_chromium()
+def chromium_executable() -> str:
+    return require_chromium()
+
+
+@pytest.fixture(scope="package")
+def browser(chromium_executable: str, live_daphne: LiveServer) -> Iterator[Browser]:
+    """Asks for Chromium first, so a machine without it skips before starting daphne."""
     # Playwright's sync API keeps its event loop "running" in this thread (inside a greenlet)
     # for as long as it lives, so Django would refuse the tests' plain ORM reads and the
     # transactional flush as if they came from async code. They do not; allow them here only,
@@ -106,7 +111,7 @@ def browser(live_daphne: LiveServer) -> Iterator[Browser]:
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS
         )
         yield chromium
         chromium.close()
