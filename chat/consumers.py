@@ -29,10 +29,26 @@ from .protocol import (
     presence_frame,
     room_joined_frame,
 )
-from .ratelimit import TokenBucket
+from .ratelimit import KeyedBuckets, TokenBucket
 from .realtime import user_group_name
 
 logger = logging.getLogger("chat.sockets")
+
+
+_failed_auth_buckets: KeyedBuckets | None = None
+
+
+def failed_auth_allowed(address: str | None) -> bool:
+    """Spend one of the address's failed-handshake tokens; False once they are gone."""
+    global _failed_auth_buckets
+    if _failed_auth_buckets is None or (
+        _failed_auth_buckets.capacity != settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS
+        or _failed_auth_buckets.per_seconds != settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+    ):
+        _failed_auth_buckets = KeyedBuckets(
+            settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS, settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+        )
+    return _failed_auth_buckets.take(address or "unknown")
 
 
 class LayerUnavailable(Exception):
@@ -85,7 +101,13 @@ class RoomConsumer(CodedCloseConsumer):
             await self._refuse(CloseCode.TRY_AGAIN_LATER, "server_full")
             return
         if self.credential.failure is not None:
-            await self._refuse_credential(self.credential.failure)
+            if failed_auth_allowed(client_address(self.scope)):
+                await self._refuse_credential(self.credential.failure)
+            else:
+                # Past the per-address budget: refuse before accept (daphne answers HTTP 403),
+                # the cheapest answer there is.
+                self._log("reject", code=None, reason="failed_auth_budget")
+                await self.close()
             return
         access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
         if access is None:
