@@ -52,6 +52,7 @@ def check_frame(text: str) -> None:
         assert isinstance(command.body, str)
         assert command.body.strip()
         assert len(command.body) <= MAX_BODY
+        command.body.encode("utf-8")  # storable text: no lone surrogates
     else:
         assert isinstance(command, DeleteMessage)
         assert type(command.message_id) is int
@@ -68,6 +69,20 @@ def test_any_json_value_is_a_valid_command_or_a_protocol_error(value):
 @given(st.text())
 def test_any_string_is_a_valid_command_or_a_protocol_error(text):
     check_frame(text)
+
+
+# JSON's \\uXXXX escapes can spell lone surrogates, which no database column can store.
+surrogate_text = st.text(
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=[])
+    | st.characters(),
+    min_size=1,
+)
+
+
+@HOSTILE
+@given(surrogate_text)
+def test_a_body_with_lone_surrogates_is_never_accepted(body):
+    check_frame(json.dumps({"type": "message.send", "body": body}))
 
 
 @HOSTILE
