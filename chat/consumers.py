@@ -17,6 +17,7 @@ from accounts.tokens import AuthFailure
 
 from . import permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
+from .fanout import room_fanout
 from .models import room_group_name
 from .presence import ProcessSockets, presence_store
 from .protocol import (
@@ -49,10 +50,6 @@ def failed_auth_allowed(address: str | None) -> bool:
             settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS, settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
         )
     return _failed_auth_buckets.take(address or "unknown")
-
-
-class LayerUnavailable(Exception):
-    """The channel layer or presence store did not answer in time at connect."""
 
 
 class CodedCloseConsumer(AsyncWebsocketConsumer):
@@ -89,6 +86,7 @@ class RoomConsumer(CodedCloseConsumer):
     room_id: int | None = None
     role: str | None = None
     joined = False
+    held_events: list | None = None
     _expiry_task: asyncio.Task | None = None
 
     # Lifecycle -------------------------------------------------------------------------
@@ -123,9 +121,9 @@ class RoomConsumer(CodedCloseConsumer):
                     await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
                     return
                 online = await self._join_room()
-        except (TimeoutError, OSError, ConnectionError, LayerUnavailable) as error:
+        except (TimeoutError, OSError, ConnectionError) as error:
             logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
-            await self._release_user_socket()
+            await self._undo_partial_join()
             await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
             return
         ProcessSockets.open += 1
@@ -136,6 +134,9 @@ class RoomConsumer(CodedCloseConsumer):
         self.refused_in_row = 0
         await self.accept()
         await self.send(text_data=room_joined_frame(room=self.slug, role=self.role, online=online))
+        held, self.held_events = self.held_events, None
+        for event in held:  # what the room said while this socket was joining, in order
+            await self.handle_room_event(event)
         if self.credential.expires_at is not None:
             self._expiry_task = asyncio.create_task(self._close_when_expired())
         self._log("connect", code=None)
@@ -150,6 +151,7 @@ class RoomConsumer(CodedCloseConsumer):
         self._log("close", code=code)
         try:
             async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                await room_fanout().leave(self.room_id, self)
                 await self._release_user_socket()
                 change = await presence_store().leave(
                     room_id=self.room_id, username=self.user.get_username()
@@ -202,7 +204,8 @@ class RoomConsumer(CodedCloseConsumer):
             created_at=message.created_at,
         )
         await self.channel_layer.group_send(
-            room_group_name(self.room_id), {"type": "message.new", "text": frame}
+            room_group_name(self.room_id),
+            {"type": "message.new", "room_id": self.room_id, "text": frame},
         )
 
     async def _handle_delete(self, command: DeleteMessage) -> None:
@@ -220,13 +223,20 @@ class RoomConsumer(CodedCloseConsumer):
         # The room (this socket included) hears message.deleted from chat.signals after commit.
         await database_sync_to_async(services.message_delete)(message=message)
 
-    # Group events ----------------------------------------------------------------------
+    # Room and user events ----------------------------------------------------------------
 
-    async def message_new(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
-
-    message_deleted = message_new
-    presence_changed = message_new
+    async def handle_room_event(self, event: dict) -> None:
+        """Called by this process's ``RoomFanout`` for every event of this socket's room."""
+        if self.held_events is not None:  # subscribed, but room.joined is not out yet
+            self.held_events.append(event)
+            return
+        text = event.get("text")
+        if text is not None:  # already serialized, once for the whole room
+            await self.send(text_data=text)
+        elif event["type"] == "membership.changed":
+            await self.membership_changed(event)
+        elif event["type"] == "room.deleted":
+            await self.room_deleted(event)
 
     async def membership_changed(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:
@@ -250,6 +260,15 @@ class RoomConsumer(CodedCloseConsumer):
 
     # Helpers ---------------------------------------------------------------------------
 
+    async def _undo_partial_join(self) -> None:
+        """Best effort after a failed connect; the layer may be the thing that is down."""
+        for undo in (self._release_user_socket(), room_fanout().leave(self.room_id, self)):
+            try:
+                async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                    await undo
+            except (TimeoutError, OSError, ConnectionError):
+                pass
+
     async def _claim_user_socket(self) -> bool:
         count = await presence_store().add_user_socket(
             user_id=self.user.pk, channel=self.channel_name
@@ -263,9 +282,10 @@ class RoomConsumer(CodedCloseConsumer):
         await presence_store().remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
 
     async def _join_room(self) -> list[str]:
-        self.groups = [room_group_name(self.room_id), user_group_name(self.user.pk)]
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.held_events = []
+        self.groups = [user_group_name(self.user.pk)]
+        await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        await room_fanout().join(self.room_id, self)
         change = await presence_store().join(
             room_id=self.room_id, username=self.user.get_username()
         )
@@ -276,7 +296,8 @@ class RoomConsumer(CodedCloseConsumer):
     async def _announce_presence(self, status: str, online: list[str]) -> None:
         frame = presence_frame(user=self.user.get_username(), status=status, online=online)
         await self.channel_layer.group_send(
-            room_group_name(self.room_id), {"type": "presence.changed", "text": frame}
+            room_group_name(self.room_id),
+            {"type": "presence.changed", "room_id": self.room_id, "text": frame},
         )
 
     async def _refuse_for_rate(self) -> None:

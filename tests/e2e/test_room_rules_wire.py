@@ -12,23 +12,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chat.close_codes import CloseCode, ErrorCode
-from chat.models import Message, Role
+from chat.models import Message
 
-from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
+from ..factories import PASSWORD
 from ..tokens import access_token
 from .conftest import next_frame, start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def lobby_users():
-    room = RoomFactory(slug="lobby")
-    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
-    MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
-    MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
-    MembershipFactory(room=room, user=users["dave"], role=Role.READER)
-    return users
 
 
 def url_for(server, user) -> str:
