@@ -3,6 +3,7 @@ before the consumer sees anything, and proof that every other member keeps chatt
 """
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -18,7 +19,7 @@ from chat.protocol import message_new_frame
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 from .conftest import next_of
 from .ledger import LEDGER
-from .rawws import OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawSocket, frame
+from .rawws import OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawSocket, frame
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
 
@@ -208,10 +209,8 @@ async def test_thousands_of_tiny_frames_are_rate_limited_then_closed_4008(wire):
     try:
         data = b"".join(frame(OP_TEXT, send_json(body).encode()) for body in bodies)
         LEDGER.case("frames", burst)
-        try:
-            await asyncio.to_thread(raw.send, data)
-        except (ConnectionResetError, BrokenPipeError):
-            pass  # the server closed mid-burst
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            await asyncio.to_thread(raw.send, data)  # the server may close mid-burst
         code = await asyncio.to_thread(raw.close_code, 10)
     finally:
         raw.close()

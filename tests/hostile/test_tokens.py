@@ -7,6 +7,7 @@ check) and ``user_for_access_token`` (active user, password-change revocation). 
 them lets one of these tokens through and the test fails.
 """
 
+import contextlib
 import time
 from datetime import timedelta
 
@@ -146,10 +147,8 @@ async def refused_class(url: str, **kwargs) -> tuple[str, int]:
     """Connect, read the auth_failed frame, return (its class, the close code)."""
     async with connect(url, **kwargs) as ws:
         frame = await next_of(ws, "error")
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await next_of(ws, "never", wait=3)
-        except ConnectionClosed:
-            pass
     assert frame["code"] == ErrorCode.AUTH_FAILED
     return frame["detail"], ws.close_code
 
