@@ -37,6 +37,16 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
+def pytest_collection_modifyitems(config, items):
+    """``soak`` tests run only when asked for (``-m soak``)."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="soak: opt in with -m soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
 def count_crashes(log_text: str, expected_errors: int = 0) -> int:
     """ERROR/CRITICAL records, plus tracebacks not attached to a WARNING record (the consumer
     logs a refused database write as a WARNING with its traceback: handled, not a crash)."""
