@@ -35,7 +35,7 @@ async def _channel_layer_ok() -> bool:
     layer = get_channel_layer()
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            channel = await layer.new_channel("readyz.")
+            channel = await layer.new_channel()
             await layer.send(channel, {"type": "readyz.probe"})
             await layer.receive(channel)
         return True

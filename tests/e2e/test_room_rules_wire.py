@@ -188,16 +188,22 @@ async def test_user_deactivated_in_another_process_closes_4001_within_a_second(
     assert closed_at - started < 1.0
 
 
-async def test_password_login_still_works_over_redis_layer(redis_daphne, lobby_users):
+async def test_login_join_and_broadcast_over_the_redis_layer(redis_daphne, lobby_users):
     response = await asyncio.to_thread(
         httpx.post,
         f"{redis_daphne.http}/api/auth/token/",
         json={"username": "bob", "password": PASSWORD},
     )
     token = response.json()["access"]
-    async with connect(f"{redis_daphne.ws}/ws/rooms/lobby/?token={token}") as ws:
-        joined = await next_frame(ws, "room.joined")
-        assert joined["online"] == ["bob"]
+    async with (
+        connect(f"{redis_daphne.ws}/ws/rooms/lobby/?token={token}") as bob,
+        connect(url_for(redis_daphne, lobby_users["dave"])) as dave,
+    ):
+        assert (await next_frame(bob, "room.joined"))["online"] == ["bob"]
+        assert (await next_frame(dave, "room.joined"))["online"] == ["bob", "dave"]
+        await bob.send(json.dumps({"type": "message.send", "body": "via redis"}))
+        for ws in (bob, dave):
+            assert (await next_frame(ws))["body"] == "via redis"
 
 
 @pytest.fixture
