@@ -10,7 +10,7 @@ import random
 
 import httpx
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 
 class FollowingClient:
@@ -57,7 +57,7 @@ class FollowingClient:
                             self.joined.set()
                         elif frame["type"] == "message.new":
                             self.show(frame)
-            except (ConnectionClosed, OSError, InvalidStatus, TimeoutError, httpx.HTTPError):
+            except (ConnectionClosed, OSError, InvalidHandshake, TimeoutError, httpx.HTTPError):
                 pass
             finally:
                 self.ws = None

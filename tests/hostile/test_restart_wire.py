@@ -15,7 +15,7 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chat.models import Message, Role
 
@@ -59,7 +59,7 @@ async def speak(server, room: str, token: str, bodies: list[str], sent: list[str
                                 sent.append(body)
                                 break
                 break
-            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+            except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake):
                 await asyncio.sleep(0.25)
         await asyncio.sleep(0.15)
 
