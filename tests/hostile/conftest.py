@@ -5,6 +5,7 @@ message is stored exactly once; no refused message is stored; no crash and no to
 
 import asyncio
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -38,8 +39,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_collection_modifyitems(config, items):
-    """``soak`` tests run only when asked for (``-m soak``)."""
-    if "soak" in (config.option.markexpr or ""):
+    """``soak`` tests run when asked for (``-m soak``) and in CI (short form by default)."""
+    if "soak" in (config.option.markexpr or "") or os.environ.get("CI") == "true":
         return
     skip = pytest.mark.skip(reason="soak: opt in with -m soak")
     for item in items:
