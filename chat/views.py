@@ -1,10 +1,7 @@
 """Browser pages (session login). Non-members get 404 for a room: no existence leak."""
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -50,22 +47,3 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
     }
     return render(request, "chat/room.html", context)
-
-
-# Flash messages for the stock auth views (django.contrib.auth.urls). Connected when the URLconf
-# imports this module, which happens before any request can log in or out. fail_silently: a
-# login without a browser request (test client, shell) has no message storage.
-
-
-@receiver(user_logged_in, dispatch_uid="chat.views.flash_logged_in")
-def flash_logged_in(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    if request is not None:
-        messages.success(request, f"Welcome, {user.get_username()}.", fail_silently=True)
-
-
-@receiver(user_logged_out, dispatch_uid="chat.views.flash_logged_out")
-def flash_logged_out(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    # The session is flushed right after this signal; the default FallbackStorage keeps the
-    # message in a cookie first, so it survives into the login page.
-    if request is not None:
-        messages.info(request, "You have been logged out.", fail_silently=True)
