@@ -21,8 +21,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},  # noqa: F405
     }
 }
 
@@ -48,3 +48,10 @@ STORAGES["staticfiles"] = {  # noqa: F405
 # LOGGING: one JSON object per line for the log pipeline.
 # ------------------------------------------------------------------------------
 LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
+
+# API SCHEMA
+# ------------------------------------------------------------------------------
+# drf-spectacular's deploy check generates the whole OpenAPI schema and reports documentation
+# gaps as warnings; those are development findings (`manage.py spectacular --validate
+# --fail-on-warn`), not deployment ones, so `check --deploy` stays about the deployment.
+SPECTACULAR_SETTINGS["ENABLE_DJANGO_DEPLOY_CHECK"] = False  # noqa: F405
