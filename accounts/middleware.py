@@ -147,3 +147,14 @@ class WebSocketOriginValidator:
         if allowed:
             return await self.application(scope, receive, send)
         return await WebsocketDenier()(scope, receive, send)
+
+
+def client_address(scope: dict) -> str | None:
+    """The client's IP: the socket peer, or, only with ``TRUST_PROXY_HEADERS``, the address our
+    own proxy appended last to ``X-Forwarded-For`` (earlier entries are client-controlled)."""
+    if settings.TRUST_PROXY_HEADERS:
+        forwarded = _header(scope, b"x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[-1].strip() or None
+    client = scope.get("client")
+    return client[0] if client else None

@@ -12,6 +12,14 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     """A single WebSocket message exceeded ``CHAT_MAX_FRAME_BYTES``. Do not resend it."""
 
+    INTERNAL_ERROR = 1011
+    """The server failed while handling this socket (logged with a traceback); every other
+    socket is unaffected. Reconnect with backoff."""
+
+    TRY_AGAIN_LATER = 1013
+    """The server is at capacity (``CHAT_MAX_SOCKETS_PER_PROCESS``) or its channel layer is
+    unreachable. Reconnect with backoff."""
+
     UNAUTHENTICATED = 4001
     """No valid credential, or it ended while connected (token expired or revoked, logout,
     user deactivated). The reason (and an error frame sent just before) names the class.
@@ -21,7 +29,15 @@ class CloseCode(IntEnum):
     """Authenticated but not a member of the room, or the membership was removed. Do not retry."""
 
     ROOM_NOT_FOUND = 4004
-    """No room with that slug, or the room was deleted. Do not retry."""
+    """No room with that slug (or no such socket path), or the room was deleted. Do not retry."""
+
+    RATE_LIMITED = 4008
+    """Kept sending after ``CHAT_FLOOD_CLOSE_AFTER`` consecutive ``rate_limited`` errors.
+    Reconnect later and slow down."""
+
+    TOO_MANY_CONNECTIONS = 4029
+    """This user already holds ``CHAT_MAX_SOCKETS_PER_USER`` open sockets (across every room and
+    server process). Close one first."""
 
 
 class ErrorCode(StrEnum):
@@ -32,7 +48,8 @@ class ErrorCode(StrEnum):
     """The text frame is not valid JSON (or nests absurdly deep)."""
 
     INVALID_MESSAGE = "invalid_message"
-    """Valid JSON, but not an object with a string ``type``."""
+    """Valid JSON, but not an object with a string ``type``, or a delete without a positive
+    integer ``id``."""
 
     UNKNOWN_TYPE = "unknown_type"
     """``type`` names no command this server accepts."""
@@ -44,7 +61,17 @@ class ErrorCode(StrEnum):
     """``body`` is longer than ``CHAT_MAX_BODY_CHARS`` characters."""
 
     FORBIDDEN = "forbidden"
-    """Your role does not allow this command (a reader sending)."""
+    """Your role does not allow this command (a reader sending, deleting another's message)."""
+
+    NOT_FOUND = "not_found"
+    """No message with that id in this room (it may be in another room, or already deleted)."""
+
+    RATE_LIMITED = "rate_limited"
+    """Over ``CHAT_RATE_LIMIT_MESSAGES`` frames per ``CHAT_RATE_LIMIT_SECONDS``; the frame was
+    dropped (not saved, not broadcast). Slow down."""
+
+    UNAVAILABLE = "unavailable"
+    """The database could not store the message; nothing was saved or broadcast. Resend later."""
 
     UNSUPPORTED_FRAME = "unsupported_frame"
     """A binary frame; this protocol is JSON text only."""

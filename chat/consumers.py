@@ -1,31 +1,83 @@
 """The room socket. Thin: authentication happened in middleware, rules live in
-``chat.permissions``, database work in ``chat.selectors``/``chat.services``."""
+``chat.permissions``, database work in ``chat.selectors``/``chat.services``, frames in
+``chat.protocol``."""
 
 import asyncio
 import logging
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
-from accounts.middleware import Credential
+from accounts.middleware import Credential, client_address
 from accounts.tokens import AuthFailure
 
 from . import permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
+from .fanout import room_fanout
 from .models import room_group_name
-from .protocol import ProtocolError, SendMessage, error_frame, message_new_frame, parse_client_frame
+from .presence import ProcessSockets, presence_store
+from .protocol import (
+    DeleteMessage,
+    ProtocolError,
+    SendMessage,
+    error_frame,
+    message_new_frame,
+    parse_client_frame,
+    presence_frame,
+    room_joined_frame,
+)
+from .ratelimit import KeyedBuckets, TokenBucket
 from .realtime import user_group_name
 
 logger = logging.getLogger("chat.sockets")
 
 
+_failed_auth_buckets: KeyedBuckets | None = None
+
+
+def failed_auth_allowed(address: str | None) -> bool:
+    """Spend one of the address's failed-handshake tokens; False once they are gone."""
+    global _failed_auth_buckets
+    if _failed_auth_buckets is None or (
+        _failed_auth_buckets.capacity != settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS
+        or _failed_auth_buckets.per_seconds != settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+    ):
+        _failed_auth_buckets = KeyedBuckets(
+            settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS, settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+        )
+    return _failed_auth_buckets.take(address or "unknown")
+
+
 class CodedCloseConsumer(AsyncWebsocketConsumer):
-    """Closes with our enum codes; daphne's autobahn accepts only a plain ``int``."""
+    """Closes with our enum codes, and turns a bug in one handler into a 1011 for that socket
+    alone (logged once, with its traceback) instead of an exception inside the server."""
+
+    accepted = False
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        # daphne's autobahn accepts only a plain int, not an IntEnum.
         await super().close(code=None if code is None else int(code), reason=reason)
+
+    async def dispatch(self, message: dict) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("socket handler failed on %s; closing 1011", message.get("type"))
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer from None
+            if not self.accepted:
+                await self.accept()  # so the client reads 1011, not a bare HTTP 403
+            await self.close(code=CloseCode.INTERNAL_ERROR, reason="internal_error")
 
 
 class RoomConsumer(CodedCloseConsumer):
@@ -33,6 +85,8 @@ class RoomConsumer(CodedCloseConsumer):
 
     room_id: int | None = None
     role: str | None = None
+    joined = False
+    held_events: list | None = None
     _expiry_task: asyncio.Task | None = None
 
     # Lifecycle -------------------------------------------------------------------------
@@ -41,8 +95,17 @@ class RoomConsumer(CodedCloseConsumer):
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.credential: Credential = self.scope["credential"]
         self.user = self.scope["user"]
+        if ProcessSockets.open >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
+            await self._refuse(CloseCode.TRY_AGAIN_LATER, "server_full")
+            return
         if self.credential.failure is not None:
-            await self._refuse_credential(self.credential.failure)
+            if failed_auth_allowed(client_address(self.scope)):
+                await self._refuse_credential(self.credential.failure)
+            else:
+                # Past the per-address budget: refuse before accept (daphne answers HTTP 403),
+                # the cheapest answer there is.
+                self._log("reject", code=None, reason="failed_auth_budget")
+                await self.close()
             return
         access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
         if access is None:
@@ -52,10 +115,28 @@ class RoomConsumer(CodedCloseConsumer):
             await self._refuse(CloseCode.FORBIDDEN, "not_a_member")
             return
         self.room_id, self.role = access.room_id, access.role
-        self.groups = [room_group_name(self.room_id), user_group_name(self.user.pk)]
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                if not await self._claim_user_socket():
+                    await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
+                    return
+                online = await self._join_room()
+        except (TimeoutError, OSError, ConnectionError) as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            await self._undo_partial_join()
+            await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
+            return
+        ProcessSockets.open += 1
+        self.joined = True
+        self.bucket = TokenBucket(
+            settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS
+        )
+        self.refused_in_row = 0
         await self.accept()
+        await self.send(text_data=room_joined_frame(room=self.slug, role=self.role, online=online))
+        held, self.held_events = self.held_events, None
+        for event in held:  # what the room said while this socket was joining, in order
+            await self.handle_room_event(event)
         if self.credential.expires_at is not None:
             self._expiry_task = asyncio.create_task(self._close_when_expired())
         self._log("connect", code=None)
@@ -63,26 +144,50 @@ class RoomConsumer(CodedCloseConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry_task is not None:
             self._expiry_task.cancel()
-        if self.room_id is not None:
-            self._log("close", code=code)
+        if not self.joined:
+            return
+        self.joined = False
+        ProcessSockets.open -= 1
+        self._log("close", code=code)
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                await room_fanout().leave(self.room_id, self)
+                await self._release_user_socket()
+                change = await presence_store().leave(
+                    room_id=self.room_id, username=self.user.get_username()
+                )
+                if change.changed:
+                    await self._announce_presence("offline", change.online)
+        except (TimeoutError, OSError, ConnectionError) as error:
+            logger.warning("presence not updated at close: %s", type(error).__name__)
         # channels' websocket_disconnect discards self.groups after this returns.
 
     # Client commands -------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
+        if bytes_data is not None and text_data is None:
             await self._send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
             return
         if _utf8_length_exceeds(text_data, settings.CHAT_MAX_FRAME_BYTES):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
+        if not self.bucket.take():
+            await self._refuse_for_rate()
+            return
+        self.refused_in_row = 0
         try:
             command = parse_client_frame(text_data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
         except ProtocolError as error:
             await self._send_error(error.code, error.detail)
             return
-        if isinstance(command, SendMessage):
-            await self._handle_send(command)
+        try:
+            if isinstance(command, SendMessage):
+                await self._handle_send(command)
+            elif isinstance(command, DeleteMessage):
+                await self._handle_delete(command)
+        except DatabaseError:
+            logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
+            await self._send_error(ErrorCode.UNAVAILABLE, "Not stored; try again shortly.")
 
     async def _handle_send(self, command: SendMessage) -> None:
         if not permissions.can_send(self.role):
@@ -99,13 +204,39 @@ class RoomConsumer(CodedCloseConsumer):
             created_at=message.created_at,
         )
         await self.channel_layer.group_send(
-            room_group_name(self.room_id), {"type": "message.new", "text": frame}
+            room_group_name(self.room_id),
+            {"type": "message.new", "room_id": self.room_id, "text": frame},
         )
 
-    # Group events ----------------------------------------------------------------------
+    async def _handle_delete(self, command: DeleteMessage) -> None:
+        message = await database_sync_to_async(selectors.message_in_room)(
+            room_id=self.room_id, message_id=command.message_id
+        )
+        if message is None:
+            await self._send_error(ErrorCode.NOT_FOUND, "No such message in this room.")
+            return
+        if not permissions.can_delete_message(
+            self.role, author_id=message.author_id, user_id=self.user.pk
+        ):
+            await self._send_error(ErrorCode.FORBIDDEN, "Your role cannot delete this message.")
+            return
+        # The room (this socket included) hears message.deleted from chat.signals after commit.
+        await database_sync_to_async(services.message_delete)(message=message)
 
-    async def message_new(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
+    # Room and user events ----------------------------------------------------------------
+
+    async def handle_room_event(self, event: dict) -> None:
+        """Called by this process's ``RoomFanout`` for every event of this socket's room."""
+        if self.held_events is not None:  # subscribed, but room.joined is not out yet
+            self.held_events.append(event)
+            return
+        text = event.get("text")
+        if text is not None:  # already serialized, once for the whole room
+            await self.send(text_data=text)
+        elif event["type"] == "membership.changed":
+            await self.membership_changed(event)
+        elif event["type"] == "room.deleted":
+            await self.room_deleted(event)
 
     async def membership_changed(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:
@@ -128,6 +259,54 @@ class RoomConsumer(CodedCloseConsumer):
         await self._close_unauthenticated(AuthFailure(event["failure"]))
 
     # Helpers ---------------------------------------------------------------------------
+
+    async def _undo_partial_join(self) -> None:
+        """Best effort after a failed connect; the layer may be the thing that is down."""
+        for undo in (self._release_user_socket(), room_fanout().leave(self.room_id, self)):
+            try:
+                async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                    await undo
+            except (TimeoutError, OSError, ConnectionError):
+                pass
+
+    async def _claim_user_socket(self) -> bool:
+        count = await presence_store().add_user_socket(
+            user_id=self.user.pk, channel=self.channel_name
+        )
+        if count > settings.CHAT_MAX_SOCKETS_PER_USER:
+            await self._release_user_socket()
+            return False
+        return True
+
+    async def _release_user_socket(self) -> None:
+        await presence_store().remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
+
+    async def _join_room(self) -> list[str]:
+        self.held_events = []
+        self.groups = [user_group_name(self.user.pk)]
+        await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        await room_fanout().join(self.room_id, self)
+        change = await presence_store().join(
+            room_id=self.room_id, username=self.user.get_username()
+        )
+        if change.changed:
+            await self._announce_presence("online", change.online)
+        return change.online
+
+    async def _announce_presence(self, status: str, online: list[str]) -> None:
+        frame = presence_frame(user=self.user.get_username(), status=status, online=online)
+        await self.channel_layer.group_send(
+            room_group_name(self.room_id),
+            {"type": "presence.changed", "room_id": self.room_id, "text": frame},
+        )
+
+    async def _refuse_for_rate(self) -> None:
+        self.refused_in_row += 1
+        if self.refused_in_row > settings.CHAT_FLOOD_CLOSE_AFTER:
+            self._log("reject", code=CloseCode.RATE_LIMITED, reason="flood")
+            await self.close(code=CloseCode.RATE_LIMITED, reason="flood")
+            return
+        await self._send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
 
     async def _close_when_expired(self) -> None:
         delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
@@ -156,7 +335,6 @@ class RoomConsumer(CodedCloseConsumer):
 
     def _log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
         """One structured audit line; never a token or a message body."""
-        client = self.scope.get("client") or (None, None)
         fields = {
             "event": event,
             "user_id": getattr(self.user, "pk", None),
@@ -164,7 +342,7 @@ class RoomConsumer(CodedCloseConsumer):
             "auth": self.credential.method.value,
             "code": int(code) if code is not None else None,
             "reason": str(reason) if reason is not None else None,
-            "client_ip": client[0],
+            "client_ip": client_address(self.scope),
         }
         logger.info(
             "socket %s user=%s room=%s code=%s reason=%s ip=%s",

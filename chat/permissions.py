@@ -38,3 +38,10 @@ def can_manage_member(
         plain = {None, Role.MEMBER, Role.READER}
         return target_role in plain and new_role in plain
     return False
+
+
+def can_delete_message(role: str | None, *, author_id: int, user_id: int) -> bool:
+    """Members (not readers) delete their own messages; admins and owners delete any."""
+    if role in (Role.OWNER, Role.ADMIN):
+        return True
+    return can_send(role) and author_id == user_id

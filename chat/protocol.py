@@ -21,7 +21,12 @@ class SendMessage:
     body: str
 
 
-ClientCommand = SendMessage
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    message_id: int
+
+
+ClientCommand = SendMessage | DeleteMessage
 
 
 def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
@@ -34,6 +39,8 @@ def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, 'Send a JSON object with a string "type".')
     if data["type"] == "message.send":
         return SendMessage(body=_valid_body(data.get("body"), max_body_chars=max_body_chars))
+    if data["type"] == "message.delete":
+        return DeleteMessage(message_id=_valid_id(data.get("id")))
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "Unknown message type.")
 
 
@@ -45,6 +52,13 @@ def _valid_body(body: object, *, max_body_chars: int) -> str:
             ErrorCode.MESSAGE_TOO_LONG, f'"body" is longer than {max_body_chars} characters.'
         )
     return body
+
+
+def _valid_id(value: object) -> int:
+    # bool is an int in Python; JSON true is not a message id.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, '"id" must be a positive integer.')
+    return value
 
 
 def message_new_frame(*, message_id: int, room: str, author: str, body: str, created_at) -> str:
@@ -63,3 +77,15 @@ def message_new_frame(*, message_id: int, room: str, author: str, body: str, cre
 
 def error_frame(code: ErrorCode, detail: str) -> str:
     return json.dumps({"type": "error", "code": code.value, "detail": detail})
+
+
+def message_deleted_frame(*, message_id: int) -> str:
+    return json.dumps({"type": "message.deleted", "id": message_id})
+
+
+def room_joined_frame(*, room: str, role: str, online: list[str]) -> str:
+    return json.dumps({"type": "room.joined", "room": room, "role": role, "online": online})
+
+
+def presence_frame(*, user: str, status: str, online: list[str]) -> str:
+    return json.dumps({"type": "presence", "user": user, "status": status, "online": online})

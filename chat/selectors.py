@@ -37,3 +37,7 @@ def messages_recent(*, room_id: int, limit: int) -> list[Message]:
     """The newest ``limit`` messages, returned oldest first for display."""
     newest = Message.objects.filter(room_id=room_id).select_related("author")[:limit]
     return list(reversed(newest))
+
+
+def message_in_room(*, room_id: int, message_id: int) -> Message | None:
+    return Message.objects.filter(room_id=room_id, pk=message_id).first()

@@ -27,3 +27,8 @@ def membership_set(*, room: Room, user, role: str) -> Membership:
         room=room, user=user, defaults={"role": role}
     )
     return membership
+
+
+def message_delete(*, message: Message) -> None:
+    """Delete one message; ``chat.signals`` tells the room after commit, whoever deleted it."""
+    message.delete()

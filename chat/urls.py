@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import ops, views
 
 app_name = "chat"
 
 urlpatterns = [
     path("", views.room_list, name="room-list"),
     path("rooms/<slug:slug>/", views.room_detail, name="room-detail"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("ops/sockets/", ops.open_sockets, name="open-sockets"),
 ]

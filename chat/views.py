@@ -2,9 +2,8 @@
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from . import permissions, selectors
 
@@ -30,9 +29,3 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
     }
     return render(request, "chat/room.html", context)
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers."""
-    return JsonResponse({"status": "ok"})

@@ -228,3 +228,18 @@ LOGGING = {
 
 # Serve static files straight from the app/static folders when no collectstatic ran (dev, tests).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+
+# ABUSE LIMITS (see README "Settings")
+# ------------------------------------------------------------------------------
+CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=10)
+CHAT_RATE_LIMIT_SECONDS = env.float("CHAT_RATE_LIMIT_SECONDS", default=10.0)
+# Frames refused in a row for rate before the socket is closed 4008.
+CHAT_FLOOD_CLOSE_AFTER = env.int("CHAT_FLOOD_CLOSE_AFTER", default=10)
+CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=10)
+CHAT_MAX_SOCKETS_PER_PROCESS = env.int("CHAT_MAX_SOCKETS_PER_PROCESS", default=5000)
+# Seconds the channel layer / presence store may take at connect before the socket gets 1013.
+CHAT_LAYER_TIMEOUT = env.float("CHAT_LAYER_TIMEOUT", default=3.0)
+# Handshakes without a valid credential allowed per client address per window; past it they are
+# refused before accept (HTTP 403), so a crowd of bad sockets cannot starve real users.
+CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", default=30)
+CHAT_FAILED_AUTH_WINDOW_SECONDS = env.float("CHAT_FAILED_AUTH_WINDOW_SECONDS", default=60.0)

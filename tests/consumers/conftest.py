@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.middleware import QueryTokenAuthMiddleware
+from chat import consumers
 from chat.routing import websocket_urlpatterns
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
@@ -27,12 +28,23 @@ class Client:
         connected, _ = await self.communicator.connect()
         return connected
 
+    async def join(self) -> dict:
+        """Connect as a member: the first frame must be ``room.joined``."""
+        assert await self.connect()
+        joined = await self.communicator.receive_json_from(timeout=1)
+        assert joined["type"] == "room.joined", joined
+        return joined
+
     async def send(self, payload) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         await self.communicator.send_to(text_data=text)
 
-    async def receive(self, wait: float = 1) -> dict:
-        return await self.communicator.receive_json_from(timeout=wait)
+    async def receive(self, wait: float = 1, skip: tuple = ("presence",)) -> dict:
+        """The next frame whose type is not in ``skip`` (presence chatter by default)."""
+        while True:
+            frame = await self.communicator.receive_json_from(timeout=wait)
+            if frame.get("type") not in skip:
+                return frame
 
     async def close_code(self, wait: float = 1) -> int:
         """Skip data frames until the server closes; return its code."""
@@ -41,11 +53,27 @@ class Client:
             if output["type"] == "websocket.close":
                 return output["code"]
 
-    async def nothing_received(self) -> bool:
-        return await self.communicator.receive_nothing(timeout=0.2)
+    async def nothing_received(self, skip: tuple = ("presence",)) -> bool:
+        """True when no frame other than ``skip`` types arrives within 0.2 s."""
+        while not await self.communicator.receive_nothing(timeout=0.2):
+            frame = await self.communicator.receive_json_from(timeout=0.2)
+            if frame.get("type") not in skip:
+                return False
+        return True
 
     async def disconnect(self) -> None:
         await self.communicator.disconnect()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_presence():
+    from chat.presence import ProcessSockets, reset_presence_store
+
+    reset_presence_store()
+    ProcessSockets.open = 0
+    consumers._failed_auth_buckets = None
+    yield
+    reset_presence_store()
 
 
 @pytest.fixture

@@ -36,8 +36,8 @@ async def test_message_is_saved_and_broadcast_to_every_member(make_client, room_
     room, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     bob = await make_client("lobby", users["bob"])
-    assert await alice.connect()
-    assert await bob.connect()
+    await alice.join()
+    await bob.join()
     await alice.send({"type": "message.send", "body": "hello <b>bob</b>"})
     for client in (alice, bob):
         frame = await client.receive()
@@ -55,8 +55,8 @@ async def test_reader_cannot_send(make_client, room_with_roles):
     _, users = room_with_roles
     dave = await make_client("lobby", users["dave"])
     bob = await make_client("lobby", users["bob"])
-    assert await dave.connect()
-    assert await bob.connect()
+    await dave.join()
+    await bob.join()
     await dave.send({"type": "message.send", "body": "let me in"})
     assert (await dave.receive())["code"] == ErrorCode.FORBIDDEN
     assert await bob.nothing_received()
@@ -81,8 +81,8 @@ async def test_malformed_input_gets_error_frame_and_socket_stays_open(
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     bob = await make_client("lobby", users["bob"])
-    assert await alice.connect()
-    assert await bob.connect()
+    await alice.join()
+    await bob.join()
     await alice.send(frame)
     error = await alice.receive()
     assert error["type"] == "error"
@@ -98,7 +98,7 @@ async def test_malformed_input_gets_error_frame_and_socket_stays_open(
 async def test_binary_frame_is_refused_with_error(make_client, room_with_roles):
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
-    assert await alice.connect()
+    await alice.join()
     await alice.communicator.send_to(bytes_data=b"\x00\x01")
     assert (await alice.receive())["code"] == ErrorCode.UNSUPPORTED_FRAME
 
@@ -107,7 +107,7 @@ async def test_oversized_frame_closes_1009(make_client, room_with_roles, setting
     settings.CHAT_MAX_FRAME_BYTES = 1024
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
-    assert await alice.connect()
+    await alice.join()
     await alice.send(json.dumps({"type": "message.send", "body": "é" * 600}))  # 1,200+ bytes
     assert await alice.close_code() == CloseCode.MESSAGE_TOO_BIG
     assert await count_messages() == 0

@@ -25,8 +25,8 @@ async def test_token_user_joins_and_receives_session_users_broadcast(make_client
     _, users = room_with_roles
     bob = await make_client("lobby", query=await token_query(users["bob"]))
     alice = await make_client("lobby", users["alice"])
-    assert await bob.connect()
-    assert await alice.connect()
+    await bob.join()
+    await alice.join()
     await alice.send({"type": "message.send", "body": "hi token user"})
     assert (await bob.receive())["body"] == "hi token user"
 
@@ -47,7 +47,7 @@ async def test_token_closes_4001_when_it_expires_mid_connection(make_client, roo
     bob = await make_client(
         "lobby", query=await token_query(users["bob"], lifetime=timedelta(seconds=1))
     )
-    assert await bob.connect()
+    await bob.join()
     frame = await bob.receive(wait=3)
     assert frame["detail"] == AuthFailure.TOKEN_EXPIRED
     assert await bob.close_code() == CloseCode.UNAUTHENTICATED
@@ -57,8 +57,8 @@ async def test_membership_removed_closes_4003(make_client, room_with_roles):
     room, users = room_with_roles
     bob = await make_client("lobby", users["bob"])
     alice = await make_client("lobby", users["alice"])
-    assert await bob.connect()
-    assert await alice.connect()
+    await bob.join()
+    await alice.join()
     await sync_to_async(Membership.objects.filter(room=room, user=users["bob"]).delete)()
     assert await bob.close_code() == CloseCode.FORBIDDEN
     assert await alice.nothing_received()
@@ -67,7 +67,7 @@ async def test_membership_removed_closes_4003(make_client, room_with_roles):
 async def test_role_lowered_to_reader_refuses_the_next_send(make_client, room_with_roles):
     room, users = room_with_roles
     bob = await make_client("lobby", users["bob"])
-    assert await bob.connect()
+    await bob.join()
     membership = await sync_to_async(Membership.objects.get)(room=room, user=users["bob"])
     membership.role = Role.READER
     await sync_to_async(membership.save)()
@@ -79,7 +79,7 @@ async def test_role_lowered_to_reader_refuses_the_next_send(make_client, room_wi
 async def test_room_deleted_closes_4004(make_client, room_with_roles):
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
-    assert await alice.connect()
+    await alice.join()
     await sync_to_async(Room.objects.filter(slug="lobby").delete)()
     assert await alice.close_code() == CloseCode.ROOM_NOT_FOUND
 
@@ -88,8 +88,8 @@ async def test_deactivated_user_closes_4001_everywhere(make_client, room_with_ro
     _, users = room_with_roles
     bob_session = await make_client("lobby", users["bob"])
     bob_token = await make_client("lobby", query=await token_query(users["bob"]))
-    assert await bob_session.connect()
-    assert await bob_token.connect()
+    await bob_session.join()
+    await bob_token.join()
     users["bob"].is_active = False
     await sync_to_async(users["bob"].save)()
     for client in (bob_session, bob_token):
@@ -101,8 +101,8 @@ async def test_password_change_closes_token_sockets_only(make_client, room_with_
     _, users = room_with_roles
     bob_session = await make_client("lobby", users["bob"])
     bob_token = await make_client("lobby", query=await token_query(users["bob"]))
-    assert await bob_session.connect()
-    assert await bob_token.connect()
+    await bob_session.join()
+    await bob_token.join()
 
     def change_password():
         users["bob"].set_password("a-whole-new-password")
@@ -122,8 +122,8 @@ async def test_logout_closes_only_that_sessions_sockets(make_client, room_with_r
     other_tab_elsewhere.communicator.scope["session"] = type(
         "Session", (), {"session_key": "xyz"}
     )()
-    assert await bob.connect()
-    assert await other_tab_elsewhere.connect()
+    await bob.join()
+    await other_tab_elsewhere.join()
     await sync_to_async(revoke_user_sockets)(
         users["bob"].pk, AuthFailure.SESSION_ENDED, method=AuthMethod.SESSION, session_key="abc"
     )

@@ -3,6 +3,8 @@
 Tests create data with factories under ``transactional_db`` (committed, so daphne sees it).
 """
 
+import asyncio
+import json
 import os
 import re
 import socket
@@ -56,8 +58,10 @@ class LiveServer:
         return self.access_log.read_text() + self.app_log.read_text()
 
 
-def start_daphne(tmp_dir: Path, extra_env: dict | None = None, args: list | None = None):
-    port = free_port()
+def start_daphne(
+    tmp_dir: Path, extra_env: dict | None = None, args: list | None = None, port: int | None = None
+):
+    port = port or free_port()
     access_log, app_log = tmp_dir / f"access-{port}.log", tmp_dir / f"app-{port}.log"
     env = {
         **os.environ,
@@ -69,10 +73,10 @@ def start_daphne(tmp_dir: Path, extra_env: dict | None = None, args: list | None
     }
     command = [
         sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-        "--access-log", str(access_log), "--websocket-max-message-size", "65536",
+        "--access-log", str(access_log), "--websocket-max-message-size", "1048576",
         *(args or []), "config.asgi:application",
     ]  # fmt: skip
-    with app_log.open("w") as log:
+    with app_log.open("a") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = LiveServer(port, process, access_log, app_log)
     deadline = time.monotonic() + 20
@@ -101,6 +105,15 @@ def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     server = start_daphne(tmp_path_factory.mktemp("daphne"))
     yield server
     stop_daphne(server)
+
+
+async def next_frame(ws, frame_type: str = "message.new", wait: float = 5) -> dict:
+    """The next frame of ``frame_type``, skipping room.joined and presence chatter."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == frame_type:
+                return frame
 
 
 def login_session(server: LiveServer, username: str, password: str) -> httpx.Client:

@@ -71,3 +71,42 @@ def test_client_chats_and_renews_its_token(short_token_daphne):
     finally:
         client.kill()
     assert Message.objects.filter(body="hello after renewal").count() == 1
+
+
+def test_client_catches_up_on_what_it_missed_while_the_server_was_down(tmp_path):
+    room = RoomFactory(slug="lobby")
+    bob = UserFactory(username="bob")
+    MembershipFactory(room=room, user=bob, role=Role.MEMBER)
+    server = start_daphne(tmp_path)
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "examples/client.py", "--server", server.http),
+            *("--user", "bob", "--room", "lobby"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines, seen = queue.Queue(), []
+    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    try:
+        wait_for(lines, "-- joined lobby", seen)
+        client.stdin.write("before the restart\n")
+        client.stdin.flush()
+        wait_for(lines, "bob: before the restart", seen)
+        stop_daphne(server)
+        for i in range(3):  # written while the client is disconnected
+            Message.objects.create(room=room, author=bob, body=f"missed {i}")
+        server = start_daphne(tmp_path, port=server.port)
+        for i in range(3):
+            wait_for(lines, f"bob: missed {i}", seen, timeout=20)
+        client.stdin.close()
+        assert client.wait(timeout=10) == 0
+    finally:
+        client.kill()
+        stop_daphne(server)
+    shown = [line for line in seen if "bob: " in line]
+    assert len(shown) == 4  # each message exactly once

@@ -44,3 +44,19 @@ def test_reader_and_outsider_cannot_send(role):
 )
 def test_member_management(actor, target, new, allowed):
     assert permissions.can_manage_member(actor, target, new) is allowed
+
+
+@pytest.mark.parametrize(
+    ("role", "own", "allowed"),
+    [
+        (Role.OWNER, False, True),
+        (Role.ADMIN, False, True),
+        (Role.MEMBER, True, True),
+        (Role.MEMBER, False, False),
+        (Role.READER, True, False),
+        (None, True, False),
+    ],
+)
+def test_delete_message_rule(role, own, allowed):
+    author_id, user_id = 1, (1 if own else 2)
+    assert permissions.can_delete_message(role, author_id=author_id, user_id=user_id) is allowed

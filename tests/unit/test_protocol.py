@@ -46,3 +46,9 @@ def test_body_at_the_limit_is_accepted():
 def test_huge_integer_is_invalid_json_not_a_crash():
     with pytest.raises(ProtocolError):
         parse('{"type": "message.send", "body": "x", "n": ' + "9" * 10_000 + "}")
+
+
+def test_valid_delete():
+    from chat.protocol import DeleteMessage
+
+    assert parse('{"type": "message.delete", "id": 12}') == DeleteMessage(message_id=12)

@@ -1,0 +1,64 @@
+"""Endpoints for load balancers and operators."""
+
+import asyncio
+import os
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from .presence import ProcessSockets
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@require_GET
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Never touches a dependency, so a database outage does not
+    make the balancer kill every server."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError:
+        return False
+
+
+async def _channel_layer_ok() -> bool:
+    layer = get_channel_layer()
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            channel = await layer.new_channel("readyz.")
+            await layer.send(channel, {"type": "readyz.probe"})
+            await layer.receive(channel)
+        return True
+    except (TimeoutError, OSError, ConnectionError):
+        return False
+
+
+@require_GET
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and the channel layer both answer; 503 otherwise."""
+    checks = {
+        "database": await database_sync_to_async(_database_ok)(),
+        "channel_layer": await _channel_layer_ok(),
+    }
+    ready = all(checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+@require_GET
+@staff_member_required
+def open_sockets(request: HttpRequest) -> JsonResponse:
+    """Open room sockets in the process that answers (staff only; one process per request)."""
+    return JsonResponse({"pid": os.getpid(), "open_sockets": ProcessSockets.open})
