@@ -9,6 +9,10 @@ room group (half per "process") with a receive loop per channel, as a consumer h
 - leave: ``group_discard`` of both groups and the receive loop cancelled, like ``disconnect``.
 
     REDIS_URL=redis://127.0.0.1:6379/15 python deploy/compare_layers.py --sockets 1000
+
+``--sockets 2`` is this app's real shape: chat/fanout.py puts one channel per server process in a
+room group and fans out locally, so a room's group has as many members as processes.
+Results and the choice they led to: README "Going to production".
 """
 
 import argparse
@@ -72,12 +76,13 @@ async def run(layer_cls, url: str, sockets: int, messages: int) -> dict:
     burst = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    for (layer, name, index), task in zip(names, tasks, strict=True):
+    for layer, name, index in names:
         await layer.group_discard("room.1", name)
         await layer.group_discard(f"user.{index}", name)
+    leave = time.perf_counter() - t0
+    for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    leave = time.perf_counter() - t0
     for layer in layers:
         await layer.flush()
     return {
