@@ -19,7 +19,7 @@ from . import permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
 from .fanout import room_fanout
 from .models import room_group_name
-from .presence import ProcessSockets, presence_store
+from .presence import LAYER_ERRORS, ProcessSockets, presence_store
 from .protocol import (
     DeleteMessage,
     ProtocolError,
@@ -121,7 +121,7 @@ class RoomConsumer(CodedCloseConsumer):
                     await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
                     return
                 online = await self._join_room()
-        except (TimeoutError, OSError, ConnectionError) as error:
+        except LAYER_ERRORS as error:
             logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
             await self._undo_partial_join()
             await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
@@ -158,7 +158,7 @@ class RoomConsumer(CodedCloseConsumer):
                 )
                 if change.changed:
                     await self._announce_presence("offline", change.online)
-        except (TimeoutError, OSError, ConnectionError) as error:
+        except LAYER_ERRORS as error:
             logger.warning("presence not updated at close: %s", type(error).__name__)
         # channels' websocket_disconnect discards self.groups after this returns.
 
@@ -266,7 +266,7 @@ class RoomConsumer(CodedCloseConsumer):
             try:
                 async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
                     await undo
-            except (TimeoutError, OSError, ConnectionError):
+            except LAYER_ERRORS:
                 pass
 
     async def _claim_user_socket(self) -> bool:

@@ -41,7 +41,7 @@ class RoomFanout:
         """Add a socket; the first one of a room subscribes this process to the room group."""
         async with self.lock:
             if self.channel is None:
-                self.channel = await self.layer.new_channel("fanout.")
+                self.channel = await self.layer.new_channel()
             sockets = self.rooms.get(room_id)
             if sockets is None:
                 await self.layer.group_add(room_group_name(room_id), self.channel)

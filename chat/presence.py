@@ -13,6 +13,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from redis.exceptions import RedisError
+
+# What an unreachable channel layer or presence store raises (redis-py's errors are not
+# subclasses of the builtin ConnectionError).
+LAYER_ERRORS = (TimeoutError, OSError, ConnectionError, RedisError)
 
 KEY_TTL_SECONDS = 24 * 60 * 60
 

@@ -21,9 +21,9 @@ from django.conf import settings  # noqa: E402
 
 from accounts.middleware import QueryTokenAuthMiddleware, WebSocketOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from config.daphne_compat import allow_server_close_codes  # noqa: E402
+from config.daphne_compat import apply_daphne_fixes  # noqa: E402
 
-allow_server_close_codes()  # 1009 / 1011 / 1013 reach the client under daphne too
+apply_daphne_fixes()  # server close codes, closing sockets, readers that never read
 
 
 def warn_if_single_process_layer() -> None:

@@ -69,9 +69,20 @@ class Transcript:
             f"[{message['created_at'][11:19]}] {message['author']}: {message['body']}", flush=True
         )
 
-    def handle(self, frame: str) -> None:
+    async def handle(self, frame: str, session: "Session", room: str) -> None:
         data = json.loads(frame)
-        if data.get("type") == "message.new":
+        if data.get("type") == "room.joined":
+            online = ", ".join(data["online"])
+            print(
+                f"-- joined {room} as {data['role']} (online: {online})",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                await self.catch_up(session, room)
+            except httpx.HTTPError as error:
+                print(f"-- history unavailable: {error}", file=sys.stderr, flush=True)
+        elif data.get("type") == "message.new":
             self.show(data)
         elif data.get("type") == "error" and data.get("code") != "auth_failed":
             print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
@@ -133,15 +144,10 @@ async def run(server: str, room: str, session: Session, max_attempts: int) -> in
             try:
                 async with connect(socket_url(server, room, session.access)) as ws:
                     attempt = 0
-                    print(f"-- joined {room} as {session.username}", file=sys.stderr, flush=True)
-                    try:
-                        await transcript.catch_up(session, room)
-                    except httpx.HTTPError as error:
-                        print(f"-- history unavailable: {error}", file=sys.stderr, flush=True)
                     sender = asyncio.create_task(send_lines(ws, lines, unsent, eof))
                     try:
                         async for frame in ws:
-                            transcript.handle(frame)
+                            await transcript.handle(frame, session, room)
                     finally:
                         sender.cancel()
                     if eof.is_set():

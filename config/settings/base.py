@@ -243,3 +243,5 @@ CHAT_LAYER_TIMEOUT = env.float("CHAT_LAYER_TIMEOUT", default=3.0)
 # refused before accept (HTTP 403), so a crowd of bad sockets cannot starve real users.
 CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", default=30)
 CHAT_FAILED_AUTH_WINDOW_SECONDS = env.float("CHAT_FAILED_AUTH_WINDOW_SECONDS", default=60.0)
+# Unsent bytes daphne may hold for one socket before aborting it (a client that stopped reading).
+CHAT_MAX_SEND_BACKLOG_BYTES = env.int("CHAT_MAX_SEND_BACKLOG_BYTES", default=1024 * 1024)

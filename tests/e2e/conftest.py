@@ -100,6 +100,12 @@ def stop_daphne(server: LiveServer) -> None:
         server.process.kill()
 
 
+@pytest.fixture
+def lobby_users(lobby):
+    """The demo's users (alice owner, bob member, dave reader, carol outside), committed."""
+    return lobby[1]
+
+
 @pytest.fixture(scope="session")
 def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     server = start_daphne(tmp_path_factory.mktemp("daphne"))

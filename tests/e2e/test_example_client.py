@@ -24,6 +24,25 @@ def short_token_daphne(django_db_setup, tmp_path):
     stop_daphne(server)
 
 
+def start_client(server) -> tuple[subprocess.Popen, queue.Queue]:
+    """examples/client.py as bob in lobby, its output lines arriving on a queue."""
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "examples/client.py", "--server", server.http),
+            *("--user", "bob", "--room", "lobby"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    return client, lines
+
+
 def read_lines(stream, into: queue.Queue) -> None:
     for line in stream:
         into.put(line)
@@ -45,20 +64,8 @@ def wait_for(lines: queue.Queue, text: str, seen: list, timeout: float = 10) -> 
 def test_client_chats_and_renews_its_token(short_token_daphne):
     room = RoomFactory(slug="lobby")
     MembershipFactory(room=room, user=UserFactory(username="bob"), role=Role.MEMBER)
-    client = subprocess.Popen(
-        [
-            *(sys.executable, "examples/client.py", "--server", short_token_daphne.http),
-            *("--user", "bob", "--room", "lobby"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines, seen = queue.Queue(), []
-    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    client, lines = start_client(short_token_daphne)
+    seen: list[str] = []
     try:
         wait_for(lines, "-- joined lobby", seen)
         wait_for(lines, "-- token renewed", seen)  # the 2-second token ran out: 4001, refresh
@@ -78,20 +85,8 @@ def test_client_catches_up_on_what_it_missed_while_the_server_was_down(tmp_path)
     bob = UserFactory(username="bob")
     MembershipFactory(room=room, user=bob, role=Role.MEMBER)
     server = start_daphne(tmp_path)
-    client = subprocess.Popen(
-        [
-            *(sys.executable, "examples/client.py", "--server", server.http),
-            *("--user", "bob", "--room", "lobby"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines, seen = queue.Queue(), []
-    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    client, lines = start_client(server)
+    seen: list[str] = []
     try:
         wait_for(lines, "-- joined lobby", seen)
         client.stdin.write("before the restart\n")

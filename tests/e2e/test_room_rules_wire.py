@@ -12,23 +12,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chat.close_codes import CloseCode, ErrorCode
-from chat.models import Message, Role
+from chat.models import Message
 
-from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
+from ..factories import PASSWORD
 from ..tokens import access_token
 from .conftest import next_frame, start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def lobby_users():
-    room = RoomFactory(slug="lobby")
-    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
-    MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
-    MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
-    MembershipFactory(room=room, user=users["dave"], role=Role.READER)
-    return users
 
 
 def url_for(server, user) -> str:
@@ -198,16 +188,22 @@ async def test_user_deactivated_in_another_process_closes_4001_within_a_second(
     assert closed_at - started < 1.0
 
 
-async def test_password_login_still_works_over_redis_layer(redis_daphne, lobby_users):
+async def test_login_join_and_broadcast_over_the_redis_layer(redis_daphne, lobby_users):
     response = await asyncio.to_thread(
         httpx.post,
         f"{redis_daphne.http}/api/auth/token/",
         json={"username": "bob", "password": PASSWORD},
     )
     token = response.json()["access"]
-    async with connect(f"{redis_daphne.ws}/ws/rooms/lobby/?token={token}") as ws:
-        joined = await next_frame(ws, "room.joined")
-        assert joined["online"] == ["bob"]
+    async with (
+        connect(f"{redis_daphne.ws}/ws/rooms/lobby/?token={token}") as bob,
+        connect(url_for(redis_daphne, lobby_users["dave"])) as dave,
+    ):
+        assert (await next_frame(bob, "room.joined"))["online"] == ["bob"]
+        assert (await next_frame(dave, "room.joined"))["online"] == ["bob", "dave"]
+        await bob.send(json.dumps({"type": "message.send", "body": "via redis"}))
+        for ws in (bob, dave):
+            assert (await next_frame(ws))["body"] == "via redis"
 
 
 @pytest.fixture
