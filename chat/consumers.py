@@ -58,6 +58,19 @@ class CodedCloseConsumer(AsyncWebsocketConsumer):
 
     accepted = False
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as error:
+            if getattr(self, "channel_name", None) is not None:
+                raise
+            # The layer was unreachable before connect() could run: channels' new_channel()
+            # subscribes in Redis (pub/sub layer). Answer 1013, not an HTTP 500.
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
+
     async def accept(self, subprotocol=None, headers=None) -> None:
         await super().accept(subprotocol, headers)
         self.accepted = True

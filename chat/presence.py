@@ -83,7 +83,15 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis.Redis.from_url(self.url, decode_responses=True)
+            # Blocking: under a crowd of simultaneous closes, wait for a connection instead of
+            # failing (a failed leave would leave stale presence behind).
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
+                timeout=settings.CHAT_LAYER_TIMEOUT,
+            )
+            client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client
 
     def _room_key(self, room_id: int) -> str:

@@ -161,7 +161,7 @@ def redis_daphne(django_db_setup, tmp_path, settings):
 
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",  # as base.py
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
