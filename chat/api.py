@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -89,6 +90,8 @@ class MessageHistory(generics.ListAPIView):
 class MemberListCreate(APIView):
     """``GET`` lists members (any member); ``POST`` adds or re-roles one (owners, admins)."""
 
+    serializer_class = MembershipSerializer  # documents the schema for drf-spectacular
+
     def get(self, request: Request, slug: str) -> Response:
         membership = _membership_or_404(request, slug)
         if not permissions.can_list_members(membership.role):
@@ -113,6 +116,7 @@ class MemberListCreate(APIView):
 class MemberDestroy(APIView):
     """``DELETE`` removes a member (owners, admins); their open sockets close with 4003."""
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, username: str) -> Response:
         actor = _membership_or_404(request, slug)
         target_user = get_object_or_404(get_user_model(), username=username)

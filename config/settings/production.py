@@ -51,10 +51,3 @@ STORAGES["staticfiles"] = {  # noqa: F405
 # LOGGING: one JSON object per line for the log pipeline.
 # ------------------------------------------------------------------------------
 LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
-
-# API SCHEMA
-# ------------------------------------------------------------------------------
-# drf-spectacular's deploy check generates the whole OpenAPI schema and reports documentation
-# gaps as warnings; those are development findings (`manage.py spectacular --validate
-# --fail-on-warn`), not deployment ones, so `check --deploy` stays about the deployment.
-SPECTACULAR_SETTINGS["ENABLE_DJANGO_DEPLOY_CHECK"] = False  # noqa: F405
