@@ -1,12 +1,14 @@
-"""Credential revocation reaches open sockets, in every server process, through the channel layer.
+"""Login/logout flash messages, and credential revocation reaching open sockets in every server
+process through the channel layer.
 
 - logout closes the sockets opened with that browser session;
 - a password change closes the user's token sockets (their tokens are revoked too);
 - deactivation or deletion closes every socket of the user.
 """
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
@@ -35,6 +37,21 @@ def revoke_user_sockets(
             "session_key": session_key,
         },
     )
+
+
+@receiver(user_logged_in)
+def flash_logged_in(sender, request, user, **kwargs) -> None:
+    # fail_silently: a login without a browser request (test client, shell) has no storage.
+    if request is not None:
+        messages.success(request, f"Welcome, {user.get_username()}.", fail_silently=True)
+
+
+@receiver(user_logged_out)
+def flash_logged_out(sender, request, user, **kwargs) -> None:
+    # The session is flushed right after this signal; the default FallbackStorage keeps the
+    # message in a cookie first, so it survives into the login page.
+    if request is not None:
+        messages.info(request, "You have been logged out.", fail_silently=True)
 
 
 @receiver(user_logged_out)

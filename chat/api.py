@@ -5,8 +5,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -51,19 +52,45 @@ class HistoryPagination(CursorPagination):
     page_size = 50
 
 
+class CatchUpPagination(CursorPagination):
+    ordering = ("id",)
+    page_size = 50
+
+
 class MessageHistory(generics.ListAPIView):
-    """Newest first, cursor-paginated; members only."""
+    """Newest first, cursor-paginated; members only.
+
+    ``?after=<id>``: the messages after that id, oldest first, so a client that reconnects
+    replays exactly what it missed.
+    """
 
     serializer_class = MessageSerializer
-    pagination_class = HistoryPagination
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            after = "after" in self.request.query_params
+            self._paginator = CatchUpPagination() if after else HistoryPagination()
+        return self._paginator
 
     def get_queryset(self):
         membership = _membership_or_404(self.request, self.kwargs["slug"])
-        return membership.room.messages.select_related("author", "room")
+        messages = membership.room.messages.select_related("author", "room")
+        if "after" in self.request.query_params:
+            messages = messages.filter(pk__gt=self._after_id())
+        return messages
+
+    def _after_id(self) -> int:
+        value = self.request.query_params["after"]
+        if not value.isdigit() or len(value) > 18:
+            raise ValidationError({"after": "A message id (a non-negative integer)."})
+        return int(value)
 
 
 class MemberListCreate(APIView):
     """``GET`` lists members (any member); ``POST`` adds or re-roles one (owners, admins)."""
+
+    serializer_class = MembershipSerializer  # documents the schema for drf-spectacular
 
     def get(self, request: Request, slug: str) -> Response:
         membership = _membership_or_404(request, slug)
@@ -89,6 +116,7 @@ class MemberListCreate(APIView):
 class MemberDestroy(APIView):
     """``DELETE`` removes a member (owners, admins); their open sockets close with 4003."""
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, username: str) -> Response:
         actor = _membership_or_404(request, slug)
         target_user = get_object_or_404(get_user_model(), username=username)

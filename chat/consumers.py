@@ -17,8 +17,9 @@ from accounts.tokens import AuthFailure
 
 from . import permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
+from .fanout import room_fanout
 from .models import room_group_name
-from .presence import ProcessSockets, presence_store
+from .presence import LAYER_ERRORS, ProcessSockets, presence_store
 from .protocol import (
     DeleteMessage,
     ProtocolError,
@@ -29,14 +30,26 @@ from .protocol import (
     presence_frame,
     room_joined_frame,
 )
-from .ratelimit import TokenBucket
+from .ratelimit import KeyedBuckets, TokenBucket
 from .realtime import user_group_name
 
 logger = logging.getLogger("chat.sockets")
 
 
-class LayerUnavailable(Exception):
-    """The channel layer or presence store did not answer in time at connect."""
+_failed_auth_buckets: KeyedBuckets | None = None
+
+
+def failed_auth_allowed(address: str | None) -> bool:
+    """Spend one of the address's failed-handshake tokens; False once they are gone."""
+    global _failed_auth_buckets
+    if _failed_auth_buckets is None or (
+        _failed_auth_buckets.capacity != settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS
+        or _failed_auth_buckets.per_seconds != settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+    ):
+        _failed_auth_buckets = KeyedBuckets(
+            settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS, settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
+        )
+    return _failed_auth_buckets.take(address or "unknown")
 
 
 class CodedCloseConsumer(AsyncWebsocketConsumer):
@@ -44,6 +57,19 @@ class CodedCloseConsumer(AsyncWebsocketConsumer):
     alone (logged once, with its traceback) instead of an exception inside the server."""
 
     accepted = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as error:
+            if getattr(self, "channel_name", None) is not None:
+                raise
+            # The layer was unreachable before connect() could run: channels' new_channel()
+            # subscribes in Redis (pub/sub layer). Answer 1013, not an HTTP 500.
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
 
     async def accept(self, subprotocol=None, headers=None) -> None:
         await super().accept(subprotocol, headers)
@@ -73,6 +99,7 @@ class RoomConsumer(CodedCloseConsumer):
     room_id: int | None = None
     role: str | None = None
     joined = False
+    held_events: list | None = None
     _expiry_task: asyncio.Task | None = None
 
     # Lifecycle -------------------------------------------------------------------------
@@ -85,7 +112,13 @@ class RoomConsumer(CodedCloseConsumer):
             await self._refuse(CloseCode.TRY_AGAIN_LATER, "server_full")
             return
         if self.credential.failure is not None:
-            await self._refuse_credential(self.credential.failure)
+            if failed_auth_allowed(client_address(self.scope)):
+                await self._refuse_credential(self.credential.failure)
+            else:
+                # Past the per-address budget: refuse before accept (daphne answers HTTP 403),
+                # the cheapest answer there is.
+                self._log("reject", code=None, reason="failed_auth_budget")
+                await self.close()
             return
         access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
         if access is None:
@@ -101,9 +134,9 @@ class RoomConsumer(CodedCloseConsumer):
                     await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
                     return
                 online = await self._join_room()
-        except (TimeoutError, OSError, ConnectionError, LayerUnavailable) as error:
+        except LAYER_ERRORS as error:
             logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
-            await self._release_user_socket()
+            await self._undo_partial_join()
             await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
             return
         ProcessSockets.open += 1
@@ -114,6 +147,9 @@ class RoomConsumer(CodedCloseConsumer):
         self.refused_in_row = 0
         await self.accept()
         await self.send(text_data=room_joined_frame(room=self.slug, role=self.role, online=online))
+        held, self.held_events = self.held_events, None
+        for event in held:  # what the room said while this socket was joining, in order
+            await self.handle_room_event(event)
         if self.credential.expires_at is not None:
             self._expiry_task = asyncio.create_task(self._close_when_expired())
         self._log("connect", code=None)
@@ -128,13 +164,14 @@ class RoomConsumer(CodedCloseConsumer):
         self._log("close", code=code)
         try:
             async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                await room_fanout().leave(self.room_id, self)
                 await self._release_user_socket()
                 change = await presence_store().leave(
                     room_id=self.room_id, username=self.user.get_username()
                 )
                 if change.changed:
                     await self._announce_presence("offline", change.online)
-        except (TimeoutError, OSError, ConnectionError) as error:
+        except LAYER_ERRORS as error:
             logger.warning("presence not updated at close: %s", type(error).__name__)
         # channels' websocket_disconnect discards self.groups after this returns.
 
@@ -180,7 +217,8 @@ class RoomConsumer(CodedCloseConsumer):
             created_at=message.created_at,
         )
         await self.channel_layer.group_send(
-            room_group_name(self.room_id), {"type": "message.new", "text": frame}
+            room_group_name(self.room_id),
+            {"type": "message.new", "room_id": self.room_id, "text": frame},
         )
 
     async def _handle_delete(self, command: DeleteMessage) -> None:
@@ -198,13 +236,20 @@ class RoomConsumer(CodedCloseConsumer):
         # The room (this socket included) hears message.deleted from chat.signals after commit.
         await database_sync_to_async(services.message_delete)(message=message)
 
-    # Group events ----------------------------------------------------------------------
+    # Room and user events ----------------------------------------------------------------
 
-    async def message_new(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
-
-    message_deleted = message_new
-    presence_changed = message_new
+    async def handle_room_event(self, event: dict) -> None:
+        """Called by this process's ``RoomFanout`` for every event of this socket's room."""
+        if self.held_events is not None:  # subscribed, but room.joined is not out yet
+            self.held_events.append(event)
+            return
+        text = event.get("text")
+        if text is not None:  # already serialized, once for the whole room
+            await self.send(text_data=text)
+        elif event["type"] == "membership.changed":
+            await self.membership_changed(event)
+        elif event["type"] == "room.deleted":
+            await self.room_deleted(event)
 
     async def membership_changed(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:
@@ -228,6 +273,15 @@ class RoomConsumer(CodedCloseConsumer):
 
     # Helpers ---------------------------------------------------------------------------
 
+    async def _undo_partial_join(self) -> None:
+        """Best effort after a failed connect; the layer may be the thing that is down."""
+        for undo in (self._release_user_socket(), room_fanout().leave(self.room_id, self)):
+            try:
+                async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                    await undo
+            except LAYER_ERRORS:
+                pass
+
     async def _claim_user_socket(self) -> bool:
         count = await presence_store().add_user_socket(
             user_id=self.user.pk, channel=self.channel_name
@@ -241,9 +295,10 @@ class RoomConsumer(CodedCloseConsumer):
         await presence_store().remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
 
     async def _join_room(self) -> list[str]:
-        self.groups = [room_group_name(self.room_id), user_group_name(self.user.pk)]
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.held_events = []
+        self.groups = [user_group_name(self.user.pk)]
+        await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        await room_fanout().join(self.room_id, self)
         change = await presence_store().join(
             room_id=self.room_id, username=self.user.get_username()
         )
@@ -254,7 +309,8 @@ class RoomConsumer(CodedCloseConsumer):
     async def _announce_presence(self, status: str, online: list[str]) -> None:
         frame = presence_frame(user=self.user.get_username(), status=status, online=online)
         await self.channel_layer.group_send(
-            room_group_name(self.room_id), {"type": "presence.changed", "text": frame}
+            room_group_name(self.room_id),
+            {"type": "presence.changed", "room_id": self.room_id, "text": frame},
         )
 
     async def _refuse_for_rate(self) -> None:

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from .presence import ProcessSockets
+from .presence import LAYER_ERRORS, ProcessSockets
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -35,11 +35,11 @@ async def _channel_layer_ok() -> bool:
     layer = get_channel_layer()
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            channel = await layer.new_channel("readyz.")
+            channel = await layer.new_channel()
             await layer.send(channel, {"type": "readyz.probe"})
             await layer.receive(channel)
         return True
-    except (TimeoutError, OSError, ConnectionError):
+    except LAYER_ERRORS:
         return False
 
 

@@ -13,6 +13,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from redis.exceptions import RedisError
+
+# What an unreachable channel layer or presence store raises (redis-py's errors are not
+# subclasses of the builtin ConnectionError).
+LAYER_ERRORS = (TimeoutError, OSError, ConnectionError, RedisError)
 
 KEY_TTL_SECONDS = 24 * 60 * 60
 
@@ -78,7 +83,15 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis.Redis.from_url(self.url, decode_responses=True)
+            # Blocking: under a crowd of simultaneous closes, wait for a connection instead of
+            # failing (a failed leave would leave stale presence behind).
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
+                timeout=settings.CHAT_LAYER_TIMEOUT,
+            )
+            client = self._clients[loop] = redis.Redis(connection_pool=pool)
         return client
 
     def _room_key(self, room_id: int) -> str:

@@ -47,6 +47,10 @@ def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
 def _valid_body(body: object, *, max_body_chars: int) -> str:
     if not isinstance(body, str) or not body.strip():
         raise ProtocolError(ErrorCode.INVALID_BODY, '"body" must be a non-empty string.')
+    if "\x00" in body or not _encodable(body):
+        # A lone surrogate cannot be stored as UTF-8, and PostgreSQL text cannot hold NUL:
+        # refuse here rather than fail at the database.
+        raise ProtocolError(ErrorCode.INVALID_BODY, '"body" holds characters no database stores.')
     if len(body) > max_body_chars:
         raise ProtocolError(
             ErrorCode.MESSAGE_TOO_LONG, f'"body" is longer than {max_body_chars} characters.'
@@ -59,6 +63,14 @@ def _valid_id(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, '"id" must be a positive integer.')
     return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def message_new_frame(*, message_id: int, room: str, author: str, body: str, created_at) -> str:

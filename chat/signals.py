@@ -23,7 +23,12 @@ def _deleted_directly(origin, model: type[Model]) -> bool:
 def tell_room_of_role_change(sender, instance, **kwargs) -> None:
     group_send_after_commit(
         room_group_name(instance.room_id),
-        {"type": "membership.changed", "user_id": instance.user_id, "role": instance.role},
+        {
+            "type": "membership.changed",
+            "room_id": instance.room_id,
+            "user_id": instance.user_id,
+            "role": instance.role,
+        },
     )
 
 
@@ -32,13 +37,20 @@ def tell_room_of_removed_member(sender, instance, origin=None, **kwargs) -> None
     if _deleted_directly(origin, Membership):
         group_send_after_commit(
             room_group_name(instance.room_id),
-            {"type": "membership.changed", "user_id": instance.user_id, "role": None},
+            {
+                "type": "membership.changed",
+                "room_id": instance.room_id,
+                "user_id": instance.user_id,
+                "role": None,
+            },
         )
 
 
 @receiver(post_delete, sender=Room)
 def tell_room_it_was_deleted(sender, instance, **kwargs) -> None:
-    group_send_after_commit(room_group_name(instance.pk), {"type": "room.deleted"})
+    group_send_after_commit(
+        room_group_name(instance.pk), {"type": "room.deleted", "room_id": instance.pk}
+    )
 
 
 @receiver(post_delete, sender=Message)
@@ -46,5 +58,9 @@ def tell_room_of_deleted_message(sender, instance, origin=None, **kwargs) -> Non
     if _deleted_directly(origin, Message):
         group_send_after_commit(
             room_group_name(instance.room_id),
-            {"type": "message.deleted", "text": message_deleted_frame(message_id=instance.pk)},
+            {
+                "type": "message.deleted",
+                "room_id": instance.room_id,
+                "text": message_deleted_frame(message_id=instance.pk),
+            },
         )

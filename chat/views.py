@@ -4,8 +4,12 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from . import permissions, selectors
+
+# A primary key no user has (autoincrement starts at 1): "a message somebody else wrote".
+_SOMEONE_ELSE = 0
 
 
 @login_required
@@ -19,13 +23,27 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     membership = selectors.room_for_member(slug=slug, user=request.user)
     if membership is None or not permissions.can_view(membership.role):
         raise Http404("No such room.")
+    role, user_id = membership.role, request.user.pk
+    recent = selectors.messages_recent(
+        room_id=membership.room_id, limit=settings.CHAT_HISTORY_PAGE_SIZE
+    )
+    for message in recent:
+        message.can_delete = permissions.can_delete_message(
+            role, author_id=message.author_id, user_id=user_id
+        )
     context = {
         "room": membership.room,
-        "role": membership.role,
-        "can_send": permissions.can_send(membership.role),
-        "messages": selectors.messages_recent(
-            room_id=membership.room_id, limit=settings.CHAT_HISTORY_PAGE_SIZE
+        "role": role,
+        "role_label": membership.get_role_display(),
+        "can_send": permissions.can_send(role),
+        # Live messages arrive after this render: the script asks these two answers of the
+        # same rule instead of knowing it.
+        "can_delete_own": permissions.can_delete_message(role, author_id=user_id, user_id=user_id),
+        "can_delete_others": permissions.can_delete_message(
+            role, author_id=_SOMEONE_ELSE, user_id=user_id
         ),
+        "messages_recent": recent,
+        "history_url": reverse("api-messages", kwargs={"slug": membership.room.slug}),
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
     }
     return render(request, "chat/room.html", context)

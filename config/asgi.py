@@ -6,6 +6,7 @@ WebSocketOriginValidator    refuse cross-site sockets (HTTP 403 at the handshake
       URLRouter               /ws/rooms/<slug>/ -> RoomConsumer
 """
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -16,9 +17,27 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from accounts.middleware import QueryTokenAuthMiddleware, WebSocketOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from config.daphne_compat import apply_daphne_fixes  # noqa: E402
+
+apply_daphne_fixes()  # server close codes, closing sockets, readers that never read
+
+
+def warn_if_single_process_layer() -> None:
+    """Once per server process (this module is imported once): say that the in-memory layer
+    reaches only this process's sockets, so broadcasts and revocations skip the others."""
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if backend == "channels.layers.InMemoryChannelLayer":
+        logging.getLogger("config.asgi").warning(
+            "REDIS_URL is not set: the in-memory channel layer serves this one process only. "
+            "Run a single server process, or set REDIS_URL so every process shares the layer."
+        )
+
+
+warn_if_single_process_layer()
 
 application = ProtocolTypeRouter(
     {

@@ -53,12 +53,54 @@ def socket_url(server: str, room: str, token: str) -> str:
     return f"{base}/ws/rooms/{room}/?token={token}"
 
 
-def show(frame: str) -> None:
-    data = json.loads(frame)
-    if data.get("type") == "message.new":
-        print(f"[{data['created_at'][11:19]}] {data['author']}: {data['body']}", flush=True)
-    elif data.get("type") == "error" and data.get("code") != "auth_failed":
-        print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
+class Transcript:
+    """What this client has shown, so a reconnect replays only what was missed, once."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.last_id: int | None = None
+
+    def show(self, message: dict) -> None:
+        if message["id"] in self.seen:
+            return
+        self.seen.add(message["id"])
+        self.last_id = max(self.last_id or 0, message["id"])
+        print(
+            f"[{message['created_at'][11:19]}] {message['author']}: {message['body']}", flush=True
+        )
+
+    async def handle(self, frame: str, session: "Session", room: str) -> None:
+        data = json.loads(frame)
+        if data.get("type") == "room.joined":
+            online = ", ".join(data["online"])
+            print(
+                f"-- joined {room} as {data['role']} (online: {online})",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                await self.catch_up(session, room)
+            except httpx.HTTPError as error:
+                print(f"-- history unavailable: {error}", file=sys.stderr, flush=True)
+        elif data.get("type") == "message.new":
+            self.show(data)
+        elif data.get("type") == "error" and data.get("code") != "auth_failed":
+            print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
+
+    async def catch_up(self, session: "Session", room: str) -> None:
+        """After a reconnect: fetch every message after the last one shown, oldest first."""
+        if self.last_id is None:
+            return
+        url = f"/api/rooms/{room}/messages/?after={self.last_id}"
+        while url:
+            response = await session.http.get(
+                url, headers={"Authorization": f"Bearer {session.access}"}
+            )
+            response.raise_for_status()
+            page = response.json()
+            for message in page["results"]:
+                self.show(message)
+            url = page["next"]
 
 
 async def read_stdin(lines: asyncio.Queue) -> None:
@@ -93,6 +135,7 @@ async def run(server: str, room: str, session: Session, max_attempts: int) -> in
     lines: asyncio.Queue = asyncio.Queue()
     unsent: list[str] = []
     eof = asyncio.Event()
+    transcript = Transcript()
     reader = asyncio.create_task(read_stdin(lines))
     attempt = 0
     try:
@@ -101,11 +144,10 @@ async def run(server: str, room: str, session: Session, max_attempts: int) -> in
             try:
                 async with connect(socket_url(server, room, session.access)) as ws:
                     attempt = 0
-                    print(f"-- joined {room} as {session.username}", file=sys.stderr, flush=True)
                     sender = asyncio.create_task(send_lines(ws, lines, unsent, eof))
                     try:
                         async for frame in ws:
-                            show(frame)
+                            await transcript.handle(frame, session, room)
                     finally:
                         sender.cancel()
                     if eof.is_set():

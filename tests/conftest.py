@@ -16,6 +16,11 @@ def _fresh_cache():
 @pytest.fixture
 def lobby(db):
     """The demo's shape: alice owner, bob member, dave reader, carol outside; staff room apart."""
+    return make_lobby()
+
+
+def make_lobby():
+    """The ``lobby`` fixture's data: ``(room, {username: user})``."""
     room = RoomFactory(slug="lobby", name="Lobby")
     users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
     MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)

@@ -29,8 +29,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # DATABASES
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
-# Consumers reach the ORM through database_sync_to_async, whose worker threads keep their
-# connections; CONN_MAX_AGE reuses them and CONN_HEALTH_CHECKS drops the ones the server closed.
+# Consumers reach the ORM through database_sync_to_async. channels closes old connections around
+# each consumer handler (as Django does around a request), so CONN_MAX_AGE lets the executor's
+# worker threads reuse one connection each, and CONN_HEALTH_CHECKS replaces one the server closed
+# (a PostgreSQL restart, an idle timeout in a pooler) instead of failing the next query. Budget
+# connections: processes x (thread-pool workers + 1) must stay under PostgreSQL's max_connections.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -137,15 +140,20 @@ TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
 # CHANNELS
 # ------------------------------------------------------------------------------
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
+# Redis pub/sub: one PUBLISH per group_send whatever the room size, and open sockets survive a
+# Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
+# database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
+CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="asgi")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 else:
+    # One process only: config/asgi.py logs a warning at startup.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # CHAT RULES (see README "Settings")
@@ -231,3 +239,11 @@ CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=10)
 CHAT_MAX_SOCKETS_PER_PROCESS = env.int("CHAT_MAX_SOCKETS_PER_PROCESS", default=5000)
 # Seconds the channel layer / presence store may take at connect before the socket gets 1013.
 CHAT_LAYER_TIMEOUT = env.float("CHAT_LAYER_TIMEOUT", default=3.0)
+# Handshakes without a valid credential allowed per client address per window; past it they are
+# refused before accept (HTTP 403), so a crowd of bad sockets cannot starve real users.
+CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", default=30)
+CHAT_FAILED_AUTH_WINDOW_SECONDS = env.float("CHAT_FAILED_AUTH_WINDOW_SECONDS", default=60.0)
+# Unsent bytes daphne may hold for one socket before aborting it (a client that stopped reading).
+CHAT_MAX_SEND_BACKLOG_BYTES = env.int("CHAT_MAX_SEND_BACKLOG_BYTES", default=1024 * 1024)
+# Redis connections the presence store may open per process; more callers wait for one.
+CHAT_PRESENCE_MAX_CONNECTIONS = env.int("CHAT_PRESENCE_MAX_CONNECTIONS", default=50)

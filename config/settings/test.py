@@ -14,3 +14,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min"}  # noqa: F405
 
 # Static files come from the app folders (WHITENOISE_USE_FINDERS); nothing is collected here.
 STATIC_ROOT = None
+
+# Every test client comes from 127.0.0.1: the per-address failed-handshake budget would leak
+# between tests. Tests of that budget set it themselves.
+CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", default=100_000)

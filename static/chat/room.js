@@ -1,26 +1,47 @@
-// Room page client: one WebSocket, reconnect with backoff and jitter, close codes honoured.
-// Every message body is inserted with textContent, never as HTML.
+// Room page client: one WebSocket, reconnect with backoff and jitter, close codes honoured,
+// what it missed fetched from the REST API after every join (room.joined), merged by id.
+// Every username and message body is inserted with textContent, never as HTML.
 
+// Mirrors chat/close_codes.py (CloseCode); README "Close codes" says what each one asks of us.
 const CLOSE = {
   UNAUTHENTICATED: 4001,
   FORBIDDEN: 4003,
   ROOM_NOT_FOUND: 4004,
+  RATE_LIMITED: 4008,
+  TOO_MANY_CONNECTIONS: 4029,
 };
+// Closes after which retrying cannot help: say why and stop.
 const FINAL_MESSAGES = {
   [CLOSE.FORBIDDEN]: "You are not (or no longer) a member of this room.",
   [CLOSE.ROOM_NOT_FOUND]: "This room does not exist any more.",
+  [CLOSE.TOO_MANY_CONNECTIONS]:
+    "You have too many chat windows open. Close one, then reload this page.",
 };
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30000;
+const MAX_BACKFILL_PAGES = 20;
 
 const root = document.getElementById("room");
 const list = document.getElementById("messages");
+const online = document.getElementById("online");
 const state = document.getElementById("connection-state");
 const form = document.getElementById("send-form");
 const input = document.getElementById("message-input");
 const errorBox = document.getElementById("room-error");
 
+const me = root.dataset.username;
+const canDeleteOwn = root.dataset.canDeleteOwn === "true";
+const canDeleteOthers = root.dataset.canDeleteOthers === "true";
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
 let socket = null;
 let attempt = 0;
+let retryTimer = null;
 let stopped = false;
+// Ids deleted while a history fetch was in flight must not come back with its answer.
+const deleted = new Set();
+
+// Display -------------------------------------------------------------------------------
 
 function showState(text, kind) {
   state.textContent = text;
@@ -32,23 +53,135 @@ function showError(text) {
   errorBox.hidden = false;
 }
 
-function appendMessage(message) {
-  if (list.querySelector(`li[data-id="${Number(message.id)}"]`)) return;
+function clearError() {
+  errorBox.textContent = "";
+  errorBox.hidden = true;
+}
+
+function formatTime(timeElement) {
+  const when = new Date(timeElement.dateTime);
+  if (!Number.isNaN(when.getTime())) timeElement.textContent = timeFormat.format(when);
+}
+
+function nearBottom() {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+}
+
+function scrollToBottom() {
+  list.scrollTop = list.scrollHeight;
+}
+
+function deleteButton(message) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "delete";
+  button.dataset.id = String(message.id);
+  button.textContent = "Delete";
+  button.setAttribute("aria-label", `Delete message ${message.id} by ${message.author}`);
+  return button;
+}
+
+function messageItem(message) {
   const item = document.createElement("li");
   item.dataset.id = String(message.id);
+  item.dataset.author = message.author;
   const author = document.createElement("span");
   author.className = "author";
   author.textContent = message.author;
   const time = document.createElement("time");
   time.dateTime = message.created_at;
-  time.textContent = new Date(message.created_at).toTimeString().slice(0, 5);
+  formatTime(time);
   const body = document.createElement("span");
   body.className = "body";
   body.textContent = message.body;
   item.append(author, " ", time, " ", body);
-  list.append(item);
-  item.scrollIntoView({ block: "end" });
+  // The server decides for real; these flags only spare a useless button.
+  if (message.author === me ? canDeleteOwn : canDeleteOthers) {
+    item.append(" ", deleteButton(message));
+  }
+  return item;
 }
+
+function messageIds() {
+  return Array.from(list.children, (item) => Number(item.dataset.id));
+}
+
+// Ids grow with creation time (both are set on insert), so id order is display order.
+function insertMessage(message) {
+  const id = Number(message.id);
+  if (!Number.isSafeInteger(id) || deleted.has(id)) return;
+  if (list.querySelector(`li[data-id="${id}"]`)) return;
+  const follow = nearBottom();
+  const item = messageItem(message);
+  const after = Array.from(list.children).find((other) => Number(other.dataset.id) > id);
+  list.insertBefore(item, after ?? null);
+  if (!after && follow) scrollToBottom();
+}
+
+function removeMessage(id) {
+  deleted.add(id);
+  list.querySelector(`li[data-id="${Number(id)}"]`)?.remove();
+}
+
+function showOnline(usernames) {
+  const items = [...new Set(usernames)].sort().map((username) => {
+    const item = document.createElement("li");
+    item.textContent = username;
+    if (username === me) item.className = "me";
+    return item;
+  });
+  online.replaceChildren(...items);
+}
+
+function disableForm() {
+  form.querySelectorAll("input, button").forEach((element) => {
+    element.disabled = true;
+  });
+  list.querySelectorAll("button.delete").forEach((button) => {
+    button.disabled = true;
+  });
+}
+
+// History -------------------------------------------------------------------------------
+
+async function getJson(url) {
+  try {
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    // 401/404: the socket's close code says what to do.
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null; // offline again: the next join tries again
+  }
+}
+
+// After every join: replay what was missed (?after=<newest shown>, oldest first, every page),
+// then drop shown messages that were deleted meanwhile (absent from the newest page's span).
+async function backfill() {
+  const base = root.dataset.historyUrl;
+  const shown = messageIds();
+  let url = `${base}?after=${shown.length ? Math.max(...shown) : 0}`;
+  for (let page = 0; url && page < MAX_BACKFILL_PAGES; page += 1) {
+    const data = await getJson(url);
+    if (!data) return;
+    data.results.forEach(insertMessage);
+    url = data.next;
+  }
+  const ceiling = Math.max(0, ...messageIds()); // everything up to here was stored before the ask
+  if (ceiling === 0) return;
+  const newest = await getJson(base);
+  if (!newest) return;
+  const kept = new Set(newest.results.map((message) => message.id));
+  // Without a next page, the newest page is the whole history.
+  const floor = newest.next ? Math.min(...kept) : 0;
+  for (const id of messageIds()) {
+    if (id >= floor && id <= ceiling && !kept.has(id)) removeMessage(id);
+  }
+}
+
+// Socket --------------------------------------------------------------------------------
 
 function socketUrl() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -57,52 +190,125 @@ function socketUrl() {
 
 function reconnectDelay() {
   // Exponential backoff capped at 30 s, with full jitter so a restarted server is not stampeded.
-  const ceiling = Math.min(30000, 500 * 2 ** attempt);
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   attempt += 1;
   return Math.random() * ceiling;
+}
+
+function scheduleReconnect() {
+  const delay = reconnectDelay();
+  showState(`Connection lost, retrying in ${Math.ceil(delay / 1000)} s…`, "reconnecting");
+  retryTimer = window.setTimeout(() => {
+    retryTimer = null;
+    connect();
+  }, delay);
+}
+
+function onFrame(event) {
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  switch (data.type) {
+    case "message.new":
+      insertMessage(data);
+      break;
+    case "message.deleted":
+      removeMessage(data.id);
+      break;
+    case "room.joined":
+      // The buttons on this page were drawn for the role it was rendered with.
+      if (data.role !== root.dataset.role) {
+        window.location.reload();
+        return;
+      }
+      // Only a socket the server let into the room counts as recovered: a server that accepts
+      // and closes at once (1013, at capacity) keeps the backoff growing.
+      attempt = 0;
+      showState("Connected", "open");
+      showOnline(data.online);
+      backfill();
+      break;
+    case "presence":
+      showOnline(data.online);
+      break;
+    case "error":
+      // auth_failed precedes a 4001 close, handled in onClose.
+      if (data.code === "auth_failed") break;
+      showError(data.detail);
+      // A refused delete (forbidden, not_found) leaves its button usable again.
+      list.querySelectorAll("button.delete:disabled").forEach((button) => {
+        button.disabled = stopped;
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+function onClose(event) {
+  socket = null;
+  online.replaceChildren();
+  if (event.code === CLOSE.UNAUTHENTICATED) {
+    stopped = true;
+    showState("Signed out", "closed");
+    window.location.assign(root.dataset.loginUrl);
+    return;
+  }
+  if (event.code in FINAL_MESSAGES) {
+    stopped = true;
+    showState("Disconnected", "closed");
+    showError(FINAL_MESSAGES[event.code]);
+    disableForm();
+    return;
+  }
+  if (event.code === CLOSE.RATE_LIMITED) {
+    showError("You are sending too fast; reconnecting in a moment.");
+    attempt = Math.max(attempt, 4);
+  }
+  if (!stopped) scheduleReconnect();
 }
 
 function connect() {
   showState("Connecting…", "connecting");
   socket = new WebSocket(socketUrl());
-  socket.addEventListener("open", () => {
-    attempt = 0;
-    showState("Connected", "open");
-  });
-  socket.addEventListener("message", (event) => {
-    const data = JSON.parse(event.data);
-    if (data.type === "message.new") appendMessage(data);
-    else if (data.type === "error" && data.code !== "auth_failed") showError(data.detail);
-  });
-  socket.addEventListener("close", (event) => {
-    if (event.code === CLOSE.UNAUTHENTICATED) {
-      stopped = true;
-      showState("Signed out", "closed");
-      window.location.assign(root.dataset.loginUrl);
-      return;
-    }
-    if (event.code in FINAL_MESSAGES) {
-      stopped = true;
-      showState("Disconnected", "closed");
-      showError(FINAL_MESSAGES[event.code]);
-      form.querySelectorAll("input, button").forEach((el) => { el.disabled = true; });
-      return;
-    }
-    if (!stopped) {
-      const delay = reconnectDelay();
-      showState(`Connection lost, retrying in ${Math.ceil(delay / 1000)} s…`, "reconnecting");
-      window.setTimeout(connect, delay);
-    }
-  });
+  socket.addEventListener("message", onFrame);
+  socket.addEventListener("close", onClose);
 }
+
+// Page ----------------------------------------------------------------------------------
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const body = input.value;
-  if (!body.trim() || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!body.trim()) return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    showError("Not connected; your message is kept until the connection is back.");
+    return;
+  }
   socket.send(JSON.stringify({ type: "message.send", body }));
   input.value = "";
-  errorBox.hidden = true;
+  clearError();
 });
 
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button.delete");
+  if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(JSON.stringify({ type: "message.delete", id: Number(button.dataset.id) }));
+  button.disabled = true; // until message.deleted removes it (or an error frame explains)
+});
+
+// Back online: skip the rest of the backoff wait.
+window.addEventListener("online", () => {
+  if (retryTimer !== null && !stopped) {
+    window.clearTimeout(retryTimer);
+    retryTimer = null;
+    connect();
+  }
+});
+
+list.querySelectorAll("time").forEach(formatTime);
+scrollToBottom();
 connect();

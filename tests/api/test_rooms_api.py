@@ -138,3 +138,24 @@ def test_inactive_users_token_is_401(lobby):
     users["bob"].is_active = False
     users["bob"].save()
     assert client.get("/api/rooms/").status_code == 401
+
+
+def test_history_after_id_replays_oldest_first(lobby):
+    room, users = lobby
+    messages = [MessageFactory(room=room, author=users["bob"], body=f"m{i}") for i in range(60)]
+    dave = client_for(users["dave"])
+    page = dave.get(f"/api/rooms/lobby/messages/?after={messages[4].pk}")
+    assert page.status_code == 200
+    assert [m["body"] for m in page.data["results"]] == [f"m{i}" for i in range(5, 55)]
+    rest = dave.get(page.data["next"])
+    assert [m["body"] for m in rest.data["results"]] == [f"m{i}" for i in range(55, 60)]
+    assert rest.data["next"] is None
+
+
+@pytest.mark.parametrize("after", ["-1", "abc", "1.5", "9" * 30, ""])
+def test_history_after_must_be_an_id(lobby, after):
+    _, users = lobby
+    assert (
+        client_for(users["dave"]).get(f"/api/rooms/lobby/messages/?after={after}").status_code
+        == 400
+    )

@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.middleware import QueryTokenAuthMiddleware
+from chat import consumers
 from chat.routing import websocket_urlpatterns
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
@@ -70,6 +71,7 @@ def _fresh_presence():
 
     reset_presence_store()
     ProcessSockets.open = 0
+    consumers._failed_auth_buckets = None
     yield
     reset_presence_store()
 

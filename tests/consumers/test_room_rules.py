@@ -294,3 +294,19 @@ async def test_token_socket_counts_toward_the_user_cap(make_client, room_with_ro
     via_token = await make_client("lobby", query=f"?token={token}")
     assert await via_token.connect()
     assert await via_token.close_code() == CloseCode.TOO_MANY_CONNECTIONS
+
+
+async def test_failed_auth_crowd_from_one_address_is_refused_before_accept(
+    make_client, room_with_roles, settings
+):
+    settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS = 3
+    _, users = room_with_roles
+    for _ in range(3):  # within budget: accepted, then a readable 4001
+        anonymous = await make_client("lobby")
+        assert await anonymous.connect()
+        assert await anonymous.close_code() == CloseCode.UNAUTHENTICATED
+    crowd = await make_client("lobby", query="?token=garbage")
+    connected, _ = await crowd.communicator.connect()
+    assert not connected  # refused at the handshake: daphne answers HTTP 403
+    alice = await make_client("lobby", users["alice"])
+    await alice.join()  # a real user from the same address still gets in

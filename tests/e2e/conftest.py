@@ -58,8 +58,10 @@ class LiveServer:
         return self.access_log.read_text() + self.app_log.read_text()
 
 
-def start_daphne(tmp_dir: Path, extra_env: dict | None = None, args: list | None = None):
-    port = free_port()
+def start_daphne(
+    tmp_dir: Path, extra_env: dict | None = None, args: list | None = None, port: int | None = None
+):
+    port = port or free_port()
     access_log, app_log = tmp_dir / f"access-{port}.log", tmp_dir / f"app-{port}.log"
     env = {
         **os.environ,
@@ -71,10 +73,10 @@ def start_daphne(tmp_dir: Path, extra_env: dict | None = None, args: list | None
     }
     command = [
         sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-        "--access-log", str(access_log), "--websocket-max-message-size", "65536",
+        "--access-log", str(access_log), "--websocket-max-message-size", "1048576",
         *(args or []), "config.asgi:application",
     ]  # fmt: skip
-    with app_log.open("w") as log:
+    with app_log.open("a") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = LiveServer(port, process, access_log, app_log)
     deadline = time.monotonic() + 20
@@ -96,6 +98,12 @@ def stop_daphne(server: LiveServer) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+@pytest.fixture
+def lobby_users(lobby):
+    """The demo's users (alice owner, bob member, dave reader, carol outside), committed."""
+    return lobby[1]
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,25 @@ def short_token_daphne(django_db_setup, tmp_path):
     stop_daphne(server)
 
 
+def start_client(server) -> tuple[subprocess.Popen, queue.Queue]:
+    """examples/client.py as bob in lobby, its output lines arriving on a queue."""
+    client = subprocess.Popen(
+        [
+            *(sys.executable, "examples/client.py", "--server", server.http),
+            *("--user", "bob", "--room", "lobby"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    return client, lines
+
+
 def read_lines(stream, into: queue.Queue) -> None:
     for line in stream:
         into.put(line)
@@ -45,20 +64,8 @@ def wait_for(lines: queue.Queue, text: str, seen: list, timeout: float = 10) -> 
 def test_client_chats_and_renews_its_token(short_token_daphne):
     room = RoomFactory(slug="lobby")
     MembershipFactory(room=room, user=UserFactory(username="bob"), role=Role.MEMBER)
-    client = subprocess.Popen(
-        [
-            *(sys.executable, "examples/client.py", "--server", short_token_daphne.http),
-            *("--user", "bob", "--room", "lobby"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "CHAT_PASSWORD": PASSWORD},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines, seen = queue.Queue(), []
-    threading.Thread(target=read_lines, args=(client.stdout, lines), daemon=True).start()
+    client, lines = start_client(short_token_daphne)
+    seen: list[str] = []
     try:
         wait_for(lines, "-- joined lobby", seen)
         wait_for(lines, "-- token renewed", seen)  # the 2-second token ran out: 4001, refresh
@@ -71,3 +78,30 @@ def test_client_chats_and_renews_its_token(short_token_daphne):
     finally:
         client.kill()
     assert Message.objects.filter(body="hello after renewal").count() == 1
+
+
+def test_client_catches_up_on_what_it_missed_while_the_server_was_down(tmp_path):
+    room = RoomFactory(slug="lobby")
+    bob = UserFactory(username="bob")
+    MembershipFactory(room=room, user=bob, role=Role.MEMBER)
+    server = start_daphne(tmp_path)
+    client, lines = start_client(server)
+    seen: list[str] = []
+    try:
+        wait_for(lines, "-- joined lobby", seen)
+        client.stdin.write("before the restart\n")
+        client.stdin.flush()
+        wait_for(lines, "bob: before the restart", seen)
+        stop_daphne(server)
+        for i in range(3):  # written while the client is disconnected
+            Message.objects.create(room=room, author=bob, body=f"missed {i}")
+        server = start_daphne(tmp_path, port=server.port)
+        for i in range(3):
+            wait_for(lines, f"bob: missed {i}", seen, timeout=20)
+        client.stdin.close()
+        assert client.wait(timeout=10) == 0
+    finally:
+        client.kill()
+        stop_daphne(server)
+    shown = [line for line in seen if "bob: " in line]
+    assert len(shown) == 4  # each message exactly once

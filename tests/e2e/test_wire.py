@@ -11,23 +11,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat.close_codes import CloseCode
-from chat.models import Role
 
-from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
+from ..factories import PASSWORD
 from ..tokens import access_token, bad_tokens, unsigned_token
 from .conftest import login_session, next_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def lobby_users():
-    room = RoomFactory(slug="lobby")
-    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
-    MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
-    MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
-    MembershipFactory(room=room, user=users["dave"], role=Role.READER)
-    return users
 
 
 def session_headers(server, username) -> dict:

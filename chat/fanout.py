@@ -1,0 +1,94 @@
+"""Process-local fan-out: a room event crosses the channel layer once per server process, not
+once per socket.
+
+Channels' usual pattern puts every socket's channel in the room group, so a broadcast to N
+sockets costs N layer deliveries, N deep copies, N wake-ups of N dispatch loops and N JSON
+encodings. Here each process has one channel in each room group it has sockets for; its single
+receive loop hands the already-serialized frame to the local sockets of that room directly.
+Control events for the room (membership changes, room deletion) travel the same way and are
+dispatched to each local socket's handler. Per-user events (revocation) still use the user's
+own group.
+"""
+
+import asyncio
+import logging
+from typing import Protocol
+
+from channels.layers import get_channel_layer
+
+from .models import room_group_name
+
+logger = logging.getLogger("chat.fanout")
+
+RETRY_SECONDS = 1.0
+
+
+class RoomSocket(Protocol):
+    async def handle_room_event(self, event: dict) -> None: ...
+
+
+class RoomFanout:
+    """One per event loop (daphne has one; tests have one per test)."""
+
+    def __init__(self) -> None:
+        self.layer = get_channel_layer()
+        self.rooms: dict[int, set[RoomSocket]] = {}
+        self.lock = asyncio.Lock()
+        self.channel: str | None = None
+        self.receiver: asyncio.Task | None = None
+
+    async def join(self, room_id: int, socket: RoomSocket) -> None:
+        """Add a socket; the first one of a room subscribes this process to the room group."""
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+            sockets = self.rooms.get(room_id)
+            if sockets is None:
+                await self.layer.group_add(room_group_name(room_id), self.channel)
+                sockets = self.rooms[room_id] = set()
+            sockets.add(socket)
+            if self.receiver is None or self.receiver.done():
+                self.receiver = asyncio.get_running_loop().create_task(self._receive_forever())
+
+    async def leave(self, room_id: int, socket: RoomSocket) -> None:
+        """Remove a socket; the last one of a room unsubscribes the process (no stale members)."""
+        async with self.lock:
+            sockets = self.rooms.get(room_id)
+            if sockets is None:
+                return
+            sockets.discard(socket)
+            if not sockets:
+                del self.rooms[room_id]
+                await self.layer.group_discard(room_group_name(room_id), self.channel)
+
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # layer down: keep the open sockets, retry until it is back
+                logger.warning("fan-out receive failed; retrying", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            await self._deliver(event)
+
+    async def _deliver(self, event: dict) -> None:
+        for socket in tuple(self.rooms.get(event.get("room_id"), ())):
+            try:
+                await socket.handle_room_event(event)
+            except Exception:  # one broken socket never stops the others' delivery
+                logger.exception("delivery to one socket failed")
+
+
+_fanouts: dict[asyncio.AbstractEventLoop, RoomFanout] = {}
+
+
+def room_fanout() -> RoomFanout:
+    loop = asyncio.get_running_loop()
+    fanout = _fanouts.get(loop)
+    if fanout is None:
+        for stale in [other for other in _fanouts if other.is_closed()]:
+            del _fanouts[stale]
+        fanout = _fanouts[loop] = RoomFanout()
+    return fanout

@@ -1,0 +1,449 @@
+"""Beyond one process: two daphne processes sharing one Redis and one PostgreSQL database.
+
+The servers get their own PostgreSQL database (created here, migrated in a subprocess, dropped at
+the end) and their own Redis database number and channel-layer prefix, so parallel runs do not
+collide. Without PostgreSQL or Redis these tests skip locally and fail when ``CI=true``.
+"""
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from chat.close_codes import CloseCode
+
+from ..factories import PASSWORD
+from .conftest import ROOT, free_port, next_frame, start_daphne, stop_daphne
+
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379")
+CROWD_USERS, SOCKETS_PER_USER = 20, 50  # 1,000 sockets; the servers allow 50 a user
+SECRET_KEY = "multiprocess-test-secret-key-long-enough-for-hs256-signing"
+CHAT_LAYER_TIMEOUT = 3.0  # settings.CHAT_LAYER_TIMEOUT's default: the longest a join may wait
+
+SEED = """
+import json
+from django.contrib.auth.hashers import make_password
+from accounts.models import User
+from chat.models import Membership, Role, Room
+from tests.tokens import access_token
+
+password = make_password({password!r})
+names = ["alice", "bob", "carol", "dave", "erin"] + [f"crowd{{i}}" for i in range({crowd})]
+users = User.objects.bulk_create([User(username=name, password=password) for name in names])
+alice = users[0]
+for slug in ("lobby", "outage"):
+    room = Room.objects.create(slug=slug, name=slug.title(), created_by=alice)
+    Membership.objects.bulk_create(
+        [
+            Membership(room=room, user=user, role=Role.OWNER if user == alice else Role.MEMBER)
+            for user in users
+        ]
+    )
+print("TOKENS=" + json.dumps({{user.username: access_token(user) for user in users}}))
+"""
+
+
+def service_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+def manage(*args: str, env: dict, timeout: float = 120) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def service_database():
+    """A uniquely named PostgreSQL database, migrated; dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        service_unavailable(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
+    name = f"chat_mp_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": url}
+        env.pop("REDIS_URL", None)
+        manage("migrate", "--noinput", "-v0", env=env)
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def shared_redis():
+    """A Redis database number and channel-layer prefix of this run alone; flushed afterwards."""
+    import redis
+
+    db = secrets.choice([n for n in range(1, 16) if n != 11])  # 11: test_room_rules_wire
+    url = f"{REDIS_BASE_URL}/{db}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_unavailable(f"Redis unreachable at {url}: {error}")
+    # Pub/sub channel names ignore the database number, so the prefix keeps runs apart there.
+    prefix = f"mp{secrets.token_hex(4)}"
+    yield url, prefix, client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(service_database):
+    """Users, two rooms every user belongs to, and an access token per user."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": service_database,
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+    }
+    env.pop("REDIS_URL", None)  # nobody listens yet; the in-memory layer drops the signals
+    script = SEED.format(password=PASSWORD, crowd=CROWD_USERS)
+    out = manage("shell", "-c", script, env=env)
+    return json.loads(out.split("TOKENS=", 1)[1])
+
+
+def server_env(database_url: str, redis_url: str, prefix: str) -> dict:
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "CHAT_RATE_LIMIT_MESSAGES": "100000",  # the latency probes send many messages
+        "CHAT_MAX_SOCKETS_PER_USER": str(SOCKETS_PER_USER),
+        "CONN_MAX_AGE": "60",
+    }
+
+
+@pytest.fixture(scope="module")
+def servers(service_database, shared_redis, seeded, tmp_path_factory):
+    url, prefix, _ = shared_redis
+    tmp = tmp_path_factory.mktemp("multiprocess")
+    started = []
+    try:
+        for _ in range(2):
+            started.append(start_daphne(tmp, extra_env=server_env(service_database, url, prefix)))
+        yield started
+    finally:
+        for server in started:
+            stop_daphne(server)
+
+
+def room_url(server, token: str, room: str = "lobby") -> str:
+    return f"{server.ws}/ws/rooms/{room}/?token={token}"
+
+
+async def wait_close(ws, wait: float = 5) -> tuple[int, float]:
+    try:
+        async with asyncio.timeout(wait):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None, time.monotonic()
+
+
+def server_errors(server) -> list[str]:
+    return [
+        line
+        for line in server.app_log.read_text().splitlines()
+        if " ERROR " in line or "Traceback" in line or "CRITICAL" in line
+    ]
+
+
+async def presence_of(ws, user: str) -> dict:
+    """The next presence frame about ``user`` (a socket also hears its own arrival)."""
+    while (frame := await next_frame(ws, "presence"))["user"] != user:
+        pass
+    return frame
+
+
+# Across processes -------------------------------------------------------------------------------
+
+
+async def test_message_sent_through_b_reaches_member_on_a(servers, seeded):
+    a, b = servers
+    async with (
+        connect(room_url(a, seeded["alice"])) as on_a,
+        connect(room_url(b, seeded["bob"])) as on_b,
+    ):
+        await next_frame(on_a, "room.joined")
+        await next_frame(on_b, "room.joined")
+        await on_b.send(json.dumps({"type": "message.send", "body": "from B"}))
+        got = await next_frame(on_a)
+        assert (got["author"], got["body"]) == ("bob", "from B")
+        assert (await next_frame(on_b))["id"] == got["id"]
+
+
+async def test_presence_shows_users_of_both_processes(servers, seeded):
+    a, b = servers
+    async with connect(room_url(a, seeded["carol"])) as on_a:
+        assert (await next_frame(on_a, "room.joined"))["online"] == ["carol"]
+        async with connect(room_url(b, seeded["erin"])) as on_b:
+            joined = await next_frame(on_b, "room.joined")
+            assert joined["online"] == ["carol", "erin"]
+            seen = await presence_of(on_a, "erin")
+            assert (seen["user"], seen["status"], seen["online"]) == (
+                "erin",
+                "online",
+                ["carol", "erin"],
+            )
+        gone = await presence_of(on_a, "erin")
+        assert (gone["user"], gone["status"], gone["online"]) == ("erin", "offline", ["carol"])
+
+
+async def test_membership_revoked_through_rest_on_a_closes_socket_on_b_4003(servers, seeded):
+    a, b = servers
+    async with httpx.AsyncClient(base_url=a.http) as api:
+        response = await api.post(
+            "/api/auth/token/", json={"username": "alice", "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        bearer = {"Authorization": f"Bearer {response.json()['access']}"}
+        async with connect(room_url(b, seeded["dave"])) as on_b:
+            await next_frame(on_b, "room.joined")
+            started = time.monotonic()
+            deleted = await api.delete("/api/rooms/lobby/members/dave/", headers=bearer)
+            assert deleted.status_code == 204, deleted.text
+            code, closed_at = await wait_close(on_b)
+    assert code == CloseCode.FORBIDDEN
+    assert closed_at - started < 1.0
+
+
+# A crowd on one process -------------------------------------------------------------------------
+
+
+async def broadcast_latency(sender, watcher, count: int = 15) -> float:
+    """Median seconds from a send on one process to its arrival on the other."""
+    samples = []
+    for n in range(count):
+        started = time.monotonic()
+        await sender.send(json.dumps({"type": "message.send", "body": f"probe {n}"}))
+        while (await next_frame(watcher))["body"] != f"probe {n}":
+            pass
+        samples.append(time.monotonic() - started)
+    return statistics.median(samples)
+
+
+def layer_channels(client, prefix: str) -> int:
+    """Pub/sub channels of this run's layer: one per socket, plus one per group in use."""
+    return len(client.pubsub_channels(f"{prefix}*"))
+
+
+def presence_keys(client) -> dict[str, int]:
+    """Presence and per-user socket entries in Redis (the other shared per-socket state)."""
+    sizes = {}
+    for key in client.scan_iter("chat:presence:*"):
+        kind = client.type(key).decode()
+        sizes[key.decode()] = client.hlen(key) if kind == "hash" else client.scard(key)
+    return {key: size for key, size in sizes.items() if size}
+
+
+async def open_crowd(server, seeded, semaphore) -> list:
+    async def one(token):
+        async with semaphore:
+            ws = await connect(room_url(server, token), open_timeout=30)
+            await next_frame(ws, "room.joined", wait=30)
+            return ws
+
+    tokens = [seeded[f"crowd{i}"] for i in range(CROWD_USERS) for _ in range(SOCKETS_PER_USER)]
+    return await asyncio.gather(*(one(token) for token in tokens))
+
+
+async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
+    servers, seeded, shared_redis, capsys
+):
+    a, b = servers
+    _, prefix, client = shared_redis
+
+    def report(line: str) -> None:
+        with capsys.disabled():
+            print(f"\n[crowd] {line}", end="")
+
+    # No client keepalive: this process is busy with the crowd, not a dead peer.
+    async with (
+        connect(room_url(a, seeded["alice"]), ping_interval=None) as watcher,
+        connect(room_url(b, seeded["bob"]), ping_interval=None) as sender,
+    ):
+        await next_frame(watcher, "room.joined")
+        await next_frame(sender, "room.joined")
+        channels_before, presence_before = layer_channels(client, prefix), presence_keys(client)
+        before = await broadcast_latency(sender, watcher)
+
+        started = time.monotonic()
+        crowd = await open_crowd(a, seeded, asyncio.Semaphore(50))
+        opened = time.monotonic() - started
+        report(f"1000 sockets opened in {opened:.2f}s")
+        assert layer_channels(client, prefix) >= channels_before + len(crowd)
+
+        started = time.monotonic()
+        await sender.send(json.dumps({"type": "message.send", "body": "to the crowd"}))
+        await asyncio.gather(*(next_frame(ws, wait=30) for ws in crowd))
+        to_crowd = time.monotonic() - started
+        report(f"one broadcast reached all 1000 in {to_crowd:.3f}s")
+
+        started = time.monotonic()
+        await asyncio.gather(*(ws.close() for ws in crowd))
+        for _ in range(300):  # up to 30 s for every disconnect to finish its cleanup
+            if (layer_channels(client, prefix), presence_keys(client)) == (
+                channels_before,
+                presence_before,
+            ):
+                break
+            await asyncio.sleep(0.1)
+        cleaned = time.monotonic() - started
+        report(
+            f"after the close: {layer_channels(client, prefix)} layer channels (before the crowd"
+            f" {channels_before}), presence {presence_keys(client)} (before {presence_before})"
+        )
+        assert layer_channels(client, prefix) == channels_before
+        assert presence_keys(client) == presence_before
+
+        after = await broadcast_latency(sender, watcher)
+    report(
+        f"Redis clean {cleaned:.2f}s after the close; broadcast median before "
+        f"{before * 1000:.1f} ms, after {after * 1000:.1f} ms"
+    )
+    assert after < before * 2 + 0.010
+    assert server_errors(a) == []
+    assert server_errors(b) == []
+
+
+# Redis dies mid-run -----------------------------------------------------------------------------
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    command = [
+        shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+        "--save", "", "--appendonly", "no", "--dir", str(workdir),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+            return process
+        except redis.RedisError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test alone, which the test may kill and restart."""
+    if shutil.which("redis-server") is None:
+        service_unavailable("redis-server is not installed")
+    port = free_port()
+    processes = [start_redis(port, tmp_path)]
+
+    class OwnRedis:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def stop(self) -> None:
+            processes[-1].terminate()
+            processes[-1].wait(timeout=10)
+
+        def start(self) -> None:
+            processes.append(start_redis(port, tmp_path))
+
+    yield OwnRedis()
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def outage_servers(service_database, seeded, own_redis, tmp_path):
+    started = []
+    try:
+        for _ in range(2):
+            env = server_env(service_database, own_redis.url, "outage")
+            started.append(start_daphne(tmp_path, extra_env=env))
+        yield started
+    finally:
+        for server in started:
+            stop_daphne(server)
+
+
+async def join_outcome(url: str, wait: float = 10) -> str:
+    """How a new join ends: 'joined', 'closed <code>', 'http <status>' or 'hung'."""
+    try:
+        async with asyncio.timeout(wait):
+            async with connect(url) as ws:
+                try:
+                    await next_frame(ws, "room.joined", wait=wait)
+                    return "joined"
+                except ConnectionClosed as closed:
+                    return f"closed {closed.rcvd.code if closed.rcvd else None}"
+    except InvalidStatus as refused:
+        return f"http {refused.response.status_code}"
+    except TimeoutError:
+        return "hung"
+
+
+async def test_redis_outage_keeps_open_sockets_refuses_joins_and_recovers(
+    outage_servers, own_redis, seeded
+):
+    a, b = outage_servers
+    async with (
+        connect(room_url(a, seeded["alice"], "outage")) as on_a,
+        connect(room_url(b, seeded["bob"], "outage")) as on_b,
+    ):
+        await next_frame(on_a, "room.joined")
+        await next_frame(on_b, "room.joined")
+
+        own_redis.stop()
+        await asyncio.sleep(2)  # long enough for every process to notice the dead connections
+        for ws in (on_a, on_b):
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 2)  # still open: daphne answers, no close frame came
+        started = time.monotonic()
+        outcome = await join_outcome(room_url(a, seeded["carol"], "outage"))
+        refused_in = time.monotonic() - started
+        assert outcome in {
+            f"closed {CloseCode.INTERNAL_ERROR}",
+            f"closed {CloseCode.TRY_AGAIN_LATER}",
+        }, f"a join during the outage ended with {outcome!r}"
+        assert refused_in < CHAT_LAYER_TIMEOUT + 2
+
+        own_redis.start()
+        deadline, outcome = time.monotonic() + 15, None
+        while time.monotonic() < deadline and outcome != "joined":
+            outcome = await join_outcome(room_url(b, seeded["erin"], "outage"), wait=5)
+        assert outcome == "joined", "joins did not recover once Redis was back"
+        # The sockets that lived through the outage hear the other process again.
+        await asyncio.sleep(1)
+        await on_b.send(json.dumps({"type": "message.send", "body": "after the outage"}))
+        assert (await next_frame(on_a, wait=10))["body"] == "after the outage"

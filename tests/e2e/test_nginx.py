@@ -1,0 +1,149 @@
+"""deploy/nginx/chat.conf in front of two daphne processes on unix sockets, TLS at nginx.
+
+The shipped file runs as is, with only its paths, ports and certificate rewritten to temporary
+ones; both daphne processes share Redis, so a socket on one hears a message sent on the other.
+Skips without nginx or Redis locally; fails when ``CI=true``.
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+
+from chat.models import Role
+
+from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..tokens import access_token
+from .conftest import ROOT, free_port, next_frame, start_daphne, stop_daphne
+from .test_tls import self_signed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+CONF = ROOT / "deploy" / "nginx" / "chat.conf"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+def rewritten_conf(tmp, sockets, port: int, cert, key) -> str:
+    """The shipped file with temporary paths; every rewrite must hit, or the file drifted."""
+    text = CONF.read_text()
+    rewrites = [
+        ("unix:/run/chat/daphne-1.sock", f"unix:{sockets[0]}"),
+        ("unix:/run/chat/daphne-2.sock", f"unix:{sockets[1]}"),
+        ("/var/log/nginx/chat.access.log", str(tmp / "access.log")),
+        ("/var/log/nginx/chat.error.log", str(tmp / "error.log")),
+        ("/etc/letsencrypt/live/chat.example.com/fullchain.pem", str(cert)),
+        ("/etc/letsencrypt/live/chat.example.com/privkey.pem", str(key)),
+        ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+        ("listen 80;", f"listen 127.0.0.1:{free_port()};"),
+    ]
+    for old, new in rewrites:
+        assert old in text, f"{old!r} no longer in {CONF.name}"
+        text = text.replace(old, new)
+    return re.sub(r"\n\s*listen \[::\]:\d+( ssl)?;", "", text)  # no IPv6 in every sandbox
+
+
+@pytest.fixture
+def nginx_front(tmp_path, django_db_setup):
+    nginx = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
+    if nginx is None:
+        unavailable("nginx is not installed (apt-get install nginx)")
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        unavailable(f"Redis unreachable at {REDIS_URL}")
+    sockets = [tmp_path / "daphne-1.sock", tmp_path / "daphne-2.sock"]
+    env = {"REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": f"nginx{os.getpid()}"}
+    servers = [
+        start_daphne(tmp_path, extra_env=env, args=["-u", str(sock), "--proxy-headers"])
+        for sock in sockets
+    ]
+    key, cert = self_signed(tmp_path)
+    port = free_port()
+    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"""
+# Workers need the daphne sockets under pytest's 0700 temp folder (a no-op when not root).
+user root;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log warn;
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {tmp_path}/client_body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    {rewritten_conf(tmp_path, sockets, port, cert, key)}
+}}
+"""
+    )
+    command = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "nginx.pid").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {process.stderr.read().decode()}")
+            time.sleep(0.05)
+        yield f"wss://127.0.0.1:{port}", cert, tmp_path, servers
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        for server in servers:
+            stop_daphne(server)
+
+
+@pytest.fixture
+def tokens():
+    room = RoomFactory(slug="lobby")
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    MembershipFactory(room=room, user=alice, role=Role.OWNER)
+    MembershipFactory(room=room, user=bob)
+    return access_token(alice), access_token(bob)
+
+
+async def test_websocket_through_nginx_to_two_daphnes_logs_no_token(nginx_front, tokens):
+    url, cert, logs, servers = nginx_front
+    access_log = logs / "access.log"
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with (
+        connect(f"{url}/ws/rooms/lobby/?token={tokens[0]}", ssl=trusted) as first,
+        connect(f"{url}/ws/rooms/lobby/?token={tokens[1]}", ssl=trusted) as second,
+    ):
+        await next_frame(first, "room.joined")
+        await next_frame(second, "room.joined")
+        await second.send(json.dumps({"type": "message.send", "body": "through nginx"}))
+        assert (await next_frame(first))["body"] == "through nginx"
+    # least_conn sent one socket to each process; the message crossed between them via Redis.
+    for server in servers:
+        assert "WSCONNECT /ws/rooms/lobby/" in server.access_log.read_text()
+    for _ in range(50):  # nginx writes the line when the socket closes
+        if access_log.read_text().count("/ws/rooms/lobby/") >= 2:
+            break
+        await asyncio.sleep(0.1)
+    logged = access_log.read_text()
+    assert logged.count('"GET /ws/rooms/lobby/ HTTP/1.1" 101') == 2, logged
+    assert "token" not in logged
+    for token in tokens:
+        assert token not in logged
+        assert token.split(".")[2] not in logged
+    # The error log prints whole request lines, query included, whenever it has something to
+    # say about a request (README "Going to production"); on the happy path it has nothing.
+    assert "token" not in (logs / "error.log").read_text()

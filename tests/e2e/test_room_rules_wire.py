@@ -1,0 +1,226 @@
+"""Room rules against a live daphne: revocation, flood, oversized frames, caps; nothing lost."""
+
+import asyncio
+import json
+import os
+import time
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from chat.close_codes import CloseCode, ErrorCode
+from chat.models import Message
+
+from ..factories import PASSWORD
+from ..tokens import access_token
+from .conftest import next_frame, start_daphne, stop_daphne
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def url_for(server, user) -> str:
+    return f"{server.ws}/ws/rooms/lobby/?token={access_token(user)}"
+
+
+async def wait_close(ws, wait: float = 5) -> tuple[int, float]:
+    """Read until the server closes; the close code and when it arrived."""
+    try:
+        async with asyncio.timeout(wait):
+            async for _ in ws:
+                pass
+    except ConnectionClosed:
+        pass
+    return ws.close_code, time.monotonic()
+
+
+async def assert_nothing_lost(observed_ids: list[int], refused_bodies: set[str]) -> None:
+    """Every broadcast message is stored exactly once; no refused message is stored."""
+    stored = await sync_to_async(list)(Message.objects.values_list("id", "body"))
+    stored_ids = [message_id for message_id, _ in stored]
+    assert len(observed_ids) == len(set(observed_ids)), "a message was broadcast twice"
+    assert sorted(observed_ids) == sorted(stored_ids)
+    assert not refused_bodies & {body for _, body in stored}
+
+
+async def test_membership_revoked_through_rest_closes_4003_within_a_second(
+    live_daphne, lobby_users
+):
+    async with connect(url_for(live_daphne, lobby_users["bob"])) as bob:
+        await next_frame(bob, "room.joined")
+        started = time.monotonic()
+        response = await asyncio.to_thread(
+            httpx.delete,
+            f"{live_daphne.http}/api/rooms/lobby/members/bob/",
+            headers={"Authorization": f"Bearer {access_token(lobby_users['alice'])}"},
+        )
+        assert response.status_code == 204
+        code, closed_at = await wait_close(bob)
+    assert code == CloseCode.FORBIDDEN
+    assert closed_at - started < 1.0
+
+
+async def test_flood_is_refused_then_closed_4008_while_others_keep_receiving(
+    live_daphne, lobby_users
+):
+    observed, refused = [], set()
+    async with (
+        connect(url_for(live_daphne, lobby_users["alice"])) as alice,
+        connect(url_for(live_daphne, lobby_users["bob"])) as bob,
+    ):
+        await next_frame(alice, "room.joined")
+        await next_frame(bob, "room.joined")
+        errors = []
+        for i in range(40):  # default: 10 per 10 s, closed after 10 refusals in a row
+            try:
+                await bob.send(json.dumps({"type": "message.send", "body": f"flood {i}"}))
+            except ConnectionClosed:
+                break
+        code, _ = await wait_close_collecting(bob, errors)
+        assert code == CloseCode.RATE_LIMITED
+        assert errors.count(ErrorCode.RATE_LIMITED) == 10
+        for _ in range(10):
+            frame = await next_frame(alice)
+            observed.append(frame["id"])
+        refused = {f"flood {i}" for i in range(10, 40)}
+        await alice.send(json.dumps({"type": "message.send", "body": "alice still here"}))
+        frame = await next_frame(alice)
+        assert frame["body"] == "alice still here"
+        observed.append(frame["id"])
+    assert len(observed) == 11
+    await assert_nothing_lost(observed, refused)
+
+
+async def wait_close_collecting(ws, errors: list) -> tuple[int, float]:
+    try:
+        async with asyncio.timeout(5):
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["type"] == "error":
+                    errors.append(frame["code"])
+    except ConnectionClosed:
+        pass
+    return ws.close_code, time.monotonic()
+
+
+async def test_oversized_frame_closes_1009_and_others_are_unaffected(live_daphne, lobby_users):
+    async with (
+        connect(url_for(live_daphne, lobby_users["alice"]), max_size=None) as alice,
+        connect(url_for(live_daphne, lobby_users["bob"])) as bob,
+    ):
+        await next_frame(alice, "room.joined")
+        await next_frame(bob, "room.joined")
+        await alice.send(json.dumps({"type": "message.send", "body": "x" * 70_000}))
+        code, _ = await wait_close(alice)
+        assert code == CloseCode.MESSAGE_TOO_BIG
+        await bob.send(json.dumps({"type": "message.send", "body": "bob fine"}))
+        frame = await next_frame(bob)
+        assert frame["body"] == "bob fine"
+    await assert_nothing_lost([frame["id"]], {"x" * 70_000})
+
+
+async def test_eleventh_socket_of_a_user_closes_4029(live_daphne, lobby_users):
+    url = url_for(live_daphne, lobby_users["bob"])
+    sockets = [await connect(url) for _ in range(10)]
+    try:
+        for ws in sockets:
+            await next_frame(ws, "room.joined")
+        async with connect(url) as eleventh:
+            code, _ = await wait_close(eleventh)
+        assert code == CloseCode.TOO_MANY_CONNECTIONS
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+# Changes made in another process reach the socket through Redis -------------------------------
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def redis_reachable() -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.flushdb()
+        return True
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_daphne(django_db_setup, tmp_path, settings):
+    if not redis_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and unreachable at {REDIS_URL}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",  # as base.py
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    channel_layers.backends.clear()
+    server = start_daphne(tmp_path, extra_env={"REDIS_URL": REDIS_URL})
+    yield server
+    stop_daphne(server)
+    channel_layers.backends.clear()
+
+
+async def test_user_deactivated_in_another_process_closes_4001_within_a_second(
+    redis_daphne, lobby_users
+):
+    bob = lobby_users["bob"]
+    async with connect(url_for(redis_daphne, bob)) as ws:
+        await next_frame(ws, "room.joined")
+        started = time.monotonic()
+        bob.is_active = False
+        await sync_to_async(bob.save)()
+        frame = await next_frame(ws, "error")
+        code, closed_at = await wait_close(ws)
+    assert frame["detail"] == "user_inactive"
+    assert code == CloseCode.UNAUTHENTICATED
+    assert closed_at - started < 1.0
+
+
+async def test_login_join_and_broadcast_over_the_redis_layer(redis_daphne, lobby_users):
+    response = await asyncio.to_thread(
+        httpx.post,
+        f"{redis_daphne.http}/api/auth/token/",
+        json={"username": "bob", "password": PASSWORD},
+    )
+    token = response.json()["access"]
+    async with (
+        connect(f"{redis_daphne.ws}/ws/rooms/lobby/?token={token}") as bob,
+        connect(url_for(redis_daphne, lobby_users["dave"])) as dave,
+    ):
+        assert (await next_frame(bob, "room.joined"))["online"] == ["bob"]
+        assert (await next_frame(dave, "room.joined"))["online"] == ["bob", "dave"]
+        await bob.send(json.dumps({"type": "message.send", "body": "via redis"}))
+        for ws in (bob, dave):
+            assert (await next_frame(ws))["body"] == "via redis"
+
+
+@pytest.fixture
+def two_socket_daphne(django_db_setup, tmp_path):
+    server = start_daphne(tmp_path, extra_env={"CHAT_MAX_SOCKETS_PER_PROCESS": "2"})
+    yield server
+    stop_daphne(server)
+
+
+async def test_process_at_capacity_closes_1013_on_the_wire(two_socket_daphne, lobby_users):
+    """Also proves config.daphne_compat: autobahn alone would refuse to send 1013."""
+    first = await connect(url_for(two_socket_daphne, lobby_users["alice"]))
+    second = await connect(url_for(two_socket_daphne, lobby_users["bob"]))
+    try:
+        async with connect(url_for(two_socket_daphne, lobby_users["dave"])) as third:
+            code, _ = await wait_close(third)
+        assert code == CloseCode.TRY_AGAIN_LATER
+    finally:
+        await first.close()
+        await second.close()
