@@ -132,7 +132,12 @@ _store: MemoryPresence | RedisPresence | None = None
 def presence_store() -> MemoryPresence | RedisPresence:
     global _store
     if _store is None:
-        _store = RedisPresence(settings.REDIS_URL) if settings.REDIS_URL else MemoryPresence()
+        _store = (
+            # Same prefix as the channel layer: deployments sharing a Redis never mix presence.
+            RedisPresence(settings.REDIS_URL, prefix=f"{settings.CHANNEL_LAYER_PREFIX}:presence")
+            if settings.REDIS_URL
+            else MemoryPresence()
+        )
     return _store
 
 

@@ -258,10 +258,10 @@ def layer_channels(client, prefix: str) -> int:
     return len(client.pubsub_channels(f"{prefix}*"))
 
 
-def presence_keys(client) -> dict[str, int]:
+def presence_keys(client, prefix: str) -> dict[str, int]:
     """Presence and per-user socket entries in Redis (the other shared per-socket state)."""
     sizes = {}
-    for key in client.scan_iter("chat:presence:*"):
+    for key in client.scan_iter(f"{prefix}:presence:*"):
         kind = client.type(key).decode()
         sizes[key.decode()] = client.hlen(key) if kind == "hash" else client.scard(key)
     return {key: size for key, size in sizes.items() if size}
@@ -295,7 +295,10 @@ async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
     ):
         await next_frame(watcher, "room.joined")
         await next_frame(sender, "room.joined")
-        channels_before, presence_before = layer_channels(client, prefix), presence_keys(client)
+        channels_before, presence_before = (
+            layer_channels(client, prefix),
+            presence_keys(client, prefix),
+        )
         before = await broadcast_latency(sender, watcher)
 
         started = time.monotonic()
@@ -313,7 +316,7 @@ async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
         started = time.monotonic()
         await asyncio.gather(*(ws.close() for ws in crowd))
         for _ in range(300):  # up to 30 s for every disconnect to finish its cleanup
-            if (layer_channels(client, prefix), presence_keys(client)) == (
+            if (layer_channels(client, prefix), presence_keys(client, prefix)) == (
                 channels_before,
                 presence_before,
             ):
@@ -322,10 +325,11 @@ async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
         cleaned = time.monotonic() - started
         report(
             f"after the close: {layer_channels(client, prefix)} layer channels (before the crowd"
-            f" {channels_before}), presence {presence_keys(client)} (before {presence_before})"
+            f" {channels_before}), presence {presence_keys(client, prefix)}"
+            f" (before {presence_before})"
         )
         assert layer_channels(client, prefix) == channels_before
-        assert presence_keys(client) == presence_before
+        assert presence_keys(client, prefix) == presence_before
 
         after = await broadcast_latency(sender, watcher)
     report(
