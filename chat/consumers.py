@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -80,8 +81,15 @@ class CodedCloseConsumer(AsyncWebsocketConsumer):
         await super().close(code=None if code is None else int(code), reason=reason)
 
     async def dispatch(self, message: dict) -> None:
+        """channels' dispatch, minus its ``aclose_old_connections()`` before every handler: that
+        is a thread-pool hop per received frame and per delivered event, and this consumer
+        reaches the ORM only through ``database_sync_to_async``, which closes stale connections
+        itself. Measured by ``make bench`` (README "Performance")."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
         try:
-            await super().dispatch(message)
+            await handler(message)
         except StopConsumer:
             raise
         except Exception:
