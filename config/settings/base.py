@@ -220,8 +220,20 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # uvicorn and others print the query string; the filter strips token values from it.
-        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # uvicorn prints query strings (HTTP lines on uvicorn.access, WebSocket handshakes on
+        # uvicorn.error); the filter strips token values from both, whatever handler they use.
+        "uvicorn.access": {
+            "handlers": ["console"],
+            "filters": ["redact_tokens"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        "uvicorn.error": {
+            "handlers": ["console"],
+            "filters": ["redact_tokens"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "django.channels.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
