@@ -108,7 +108,7 @@ class RoomConsumer(CodedCloseConsumer):
     role: str | None = None
     joined = False
     held_events: list | None = None
-    _expiry_task: asyncio.Task | None = None
+    _expiry: asyncio.TimerHandle | None = None
 
     # Lifecycle -------------------------------------------------------------------------
 
@@ -159,12 +159,14 @@ class RoomConsumer(CodedCloseConsumer):
         for event in held:  # what the room said while this socket was joining, in order
             await self.handle_room_event(event)
         if self.credential.expires_at is not None:
-            self._expiry_task = asyncio.create_task(self._close_when_expired())
+            # A timer handle, not a sleeping task: a fraction of the memory per idle socket.
+            delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
+            self._expiry = asyncio.get_running_loop().call_later(max(delay, 0), self._on_expiry)
         self._log("connect", code=None)
 
     async def disconnect(self, code: int) -> None:
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         if not self.joined:
             return
         self.joined = False
@@ -329,9 +331,11 @@ class RoomConsumer(CodedCloseConsumer):
             return
         await self._send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
 
-    async def _close_when_expired(self) -> None:
-        delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
-        await asyncio.sleep(max(delay, 0))
+    def _on_expiry(self) -> None:
+        # Keep a reference: the event loop holds tasks only weakly.
+        self._expiry_close = asyncio.ensure_future(self._close_expired())
+
+    async def _close_expired(self) -> None:
         self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=AuthFailure.TOKEN_EXPIRED)
         await self._close_unauthenticated(AuthFailure.TOKEN_EXPIRED)
 
