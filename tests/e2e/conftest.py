@@ -106,6 +106,14 @@ def lobby_users(lobby):
     return lobby[1]
 
 
+@pytest.fixture
+def tokens(lobby_users):
+    """Access tokens of alice (owner) and bob (member) of lobby."""
+    from ..tokens import access_token
+
+    return access_token(lobby_users["alice"]), access_token(lobby_users["bob"])
+
+
 @pytest.fixture(scope="session")
 def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     server = start_daphne(tmp_path_factory.mktemp("daphne"))

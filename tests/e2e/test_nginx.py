@@ -17,10 +17,6 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
-from chat.models import Role
-
-from ..factories import MembershipFactory, RoomFactory, UserFactory
-from ..tokens import access_token
 from .conftest import ROOT, free_port, next_frame, start_daphne, stop_daphne
 from .test_tls import self_signed
 
@@ -108,15 +104,6 @@ http {{
         process.wait(timeout=10)
         for server in servers:
             stop_daphne(server)
-
-
-@pytest.fixture
-def tokens():
-    room = RoomFactory(slug="lobby")
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    MembershipFactory(room=room, user=alice, role=Role.OWNER)
-    MembershipFactory(room=room, user=bob)
-    return access_token(alice), access_token(bob)
 
 
 async def test_websocket_through_nginx_to_two_daphnes_logs_no_token(nginx_front, tokens):

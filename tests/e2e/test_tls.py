@@ -13,10 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import connect
 
-from chat.models import Role
-
-from ..factories import MembershipFactory, RoomFactory, UserFactory
-from ..tokens import access_token
 from .conftest import free_port, next_frame, start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -62,15 +58,6 @@ def tls_daphne(tmp_path, django_db_setup):
     server = start_daphne(tmp_path, args=["-e", endpoint])
     yield f"wss://127.0.0.1:{port}", cert
     stop_daphne(server)
-
-
-@pytest.fixture
-def tokens():
-    room = RoomFactory(slug="lobby")
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    MembershipFactory(room=room, user=alice, role=Role.OWNER)
-    MembershipFactory(room=room, user=bob)
-    return access_token(alice), access_token(bob)
 
 
 async def test_wss_broadcast_through_daphne_tls(tls_daphne, tokens):
