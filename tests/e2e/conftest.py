@@ -18,6 +18,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
+from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,6 +129,17 @@ async def next_frame(ws, frame_type: str = "message.new", wait: float = 5) -> di
             frame = json.loads(await ws.recv())
             if frame["type"] == frame_type:
                 return frame
+
+
+async def wait_close(ws, wait: float = 5) -> tuple[int, float]:
+    """Read until the server closes; the close code and when it arrived."""
+    try:
+        async with asyncio.timeout(wait):
+            async for _ in ws:
+                pass
+    except ConnectionClosed:
+        pass
+    return ws.close_code, time.monotonic()
 
 
 def login_session(server: LiveServer, username: str, password: str) -> httpx.Client:

@@ -16,24 +16,13 @@ from chat.models import Message
 
 from ..factories import PASSWORD
 from ..tokens import access_token
-from .conftest import next_frame, start_daphne, stop_daphne
+from .conftest import next_frame, start_daphne, stop_daphne, wait_close
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def url_for(server, user) -> str:
     return f"{server.ws}/ws/rooms/lobby/?token={access_token(user)}"
-
-
-async def wait_close(ws, wait: float = 5) -> tuple[int, float]:
-    """Read until the server closes; the close code and when it arrived."""
-    try:
-        async with asyncio.timeout(wait):
-            async for _ in ws:
-                pass
-    except ConnectionClosed:
-        pass
-    return ws.close_code, time.monotonic()
 
 
 async def assert_nothing_lost(observed_ids: list[int], refused_bodies: set[str]) -> None:

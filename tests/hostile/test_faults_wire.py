@@ -157,9 +157,9 @@ async def test_database_locked_during_a_send_answers_unavailable_and_stores_noth
 #   neither reads nor writes is therefore dropped after ping_interval + ping_timeout (20 + 30 s by
 #   default; 1 + 2 s on the daphne below).
 # - Outgoing frames go to twisted's transport.write, which buffers in process memory without any
-#   limit (no producer is registered, nothing checks transport buffer size). A client that keeps
-#   sending a data frame now and then never gets a ping, so it is never dropped, and every frame
-#   the room broadcasts to it piles up in daphne's memory.
+#   limit (no producer is registered). A client that keeps sending a data frame now and then never
+#   gets a ping; before config/daphne_compat.py bounded the unsent backlog
+#   (CHAT_MAX_SEND_BACKLOG_BYTES) every frame the room broadcast to it piled up in daphne's memory.
 
 PING_ARGS = ["--ping-interval", "1", "--ping-timeout", "2"]
 
@@ -233,7 +233,7 @@ async def test_reader_that_never_reads_nor_writes_is_dropped_after_the_ping_time
 async def test_reader_that_never_reads_but_keeps_writing_is_not_buffered_without_bound(
     dedicated_daphne, accounting, flood_senders
 ):
-    """FAILS TODAY: nothing bounds daphne's per-socket send buffer (see the module comment)."""
+    """Guards config/daphne_compat.py's backlog bound (this test found the unbounded buffer)."""
     server = dedicated_daphne(args=PING_ARGS)
     book = accounting(server)
     sloth = book.users["dave"]

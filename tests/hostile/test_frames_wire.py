@@ -10,12 +10,12 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message, Role
 from chat.protocol import message_new_frame
 
+from ..e2e.conftest import wait_close
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 from .conftest import next_of
 from .ledger import LEDGER
@@ -49,13 +49,8 @@ async def answer_to(ws, text: str | bytes) -> dict:
 
 
 async def closed_with(ws, wait: float = 5) -> int:
-    try:
-        async with asyncio.timeout(wait):
-            async for _ in ws:
-                pass
-    except ConnectionClosed:
-        pass
-    return ws.close_code
+    code, _ = await wait_close(ws, wait)
+    return code
 
 
 # Malformed content: protection guarded is chat.protocol.parse_client_frame (and the consumer
@@ -76,8 +71,8 @@ HOSTILE_FRAMES = {
     "proto-only": ('{"__proto__":{"type":"message.send"},"body":"x"}', ErrorCode.INVALID_MESSAGE),
     "type-not-string": ('{"type":["message.send"],"body":"x"}', ErrorCode.INVALID_MESSAGE),
     "unknown-type": ('{"type":"room.delete"}', ErrorCode.UNKNOWN_TYPE),
-    # Valid JSON, but not storable text: must be refused like any invalid body. FAILS TODAY (bug:
-    # the consumer stores it, SQLite/PostgreSQL raise UnicodeEncodeError, the socket gets 1011).
+    # Valid JSON, but not storable text: refused like any invalid body (guards chat.protocol
+    # encodability check; before it the database raised UnicodeEncodeError: the socket got 1011).
     "lone-surrogate-escape": ('{"type":"message.send","body":"\\ud800"}', ErrorCode.INVALID_BODY),
     "not-json": ("<script>alert(1)</script>", ErrorCode.INVALID_JSON),
     "empty": ("", ErrorCode.INVALID_JSON),
