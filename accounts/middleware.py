@@ -4,9 +4,6 @@ The consumer reads ``scope["credential"]`` to decide (and to close with a code t
 a close before ``accept`` becomes a bare HTTP 403 in daphne).
 """
 
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
@@ -16,26 +13,11 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 
-from .tokens import AuthFailure, TokenRejected, decode_access_token, user_for_access_token
+from .credentials import AuthFailure, AuthMethod, Credential
+from .tokens import TokenRejected, decode_access_token, user_for_access_token
 
 # Past this the query string is garbage; parse nothing of it.
 MAX_QUERY_STRING_BYTES = 4096
-
-
-class AuthMethod(StrEnum):
-    NONE = "none"
-    SESSION = "session"
-    JWT = "jwt"
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """What the socket authenticated with; ``failure`` set means the socket must be refused."""
-
-    method: AuthMethod
-    failure: AuthFailure | None = None
-    expires_at: datetime | None = None
-    session_key: str | None = None
 
 
 def query_token_values(scope: dict) -> list[str] | None:
@@ -81,7 +63,10 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
             if user.is_authenticated:
                 session = scope.get("session")
                 credential = Credential(
-                    AuthMethod.SESSION, session_key=getattr(session, "session_key", None)
+                    AuthMethod.SESSION,
+                    session_key=getattr(session, "session_key", None),
+                    # accounts.sessions keeps the row's expiry; other engines leave it unknown.
+                    expires_at=getattr(session, "expires_at", None),
                 )
             else:
                 credential = Credential(AuthMethod.NONE, AuthFailure.NOT_AUTHENTICATED)

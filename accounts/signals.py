@@ -1,41 +1,40 @@
-"""Login/logout flash messages, and credential revocation reaching open sockets in every server
-process through the channel layer.
+"""Login/logout flash messages, and the ``credentials_revoked`` signal.
 
-- logout closes the sockets opened with that browser session;
-- a password change closes the user's token sockets (their tokens are revoked too);
-- deactivation or deletion closes every socket of the user.
+accounts knows nothing about sockets: it says which credentials of a user ended, and whoever holds
+live connections (``chat.signals``) closes them.
+
+- logout, or a session row deleted (``clearsessions``, the admin, expiry), ends that session;
+- a password change revokes the user's tokens and ends every session of the user;
+- deactivation or deletion ends every credential of the user.
 """
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.contrib.sessions.models import Session
 from django.db.models.signals import post_delete, post_save, pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
+from django.utils import timezone
 
-from chat.realtime import group_send_after_commit, user_group_name
-
-from .middleware import AuthMethod
-from .tokens import AuthFailure
+from .credentials import AuthFailure, AuthMethod
 
 User = get_user_model()
 
+credentials_revoked = Signal()
+"""Sent with ``user_id``, ``failure`` (AuthFailure), ``method`` (AuthMethod or None: every
+method) and ``session_keys`` (list or None: every session)."""
 
-def revoke_user_sockets(
+
+def revoke_credentials(
     user_id: int,
     failure: AuthFailure,
     *,
     method: AuthMethod | None = None,
-    session_key: str | None = None,
+    session_keys: list[str] | None = None,
 ) -> None:
-    """Ask every socket of the user (optionally only one credential kind) to close with 4001."""
-    group_send_after_commit(
-        user_group_name(user_id),
-        {
-            "type": "auth.revoked",
-            "failure": failure.value,
-            "method": method.value if method else None,
-            "session_key": session_key,
-        },
+    credentials_revoked.send(
+        sender=User, user_id=user_id, failure=failure, method=method, session_keys=session_keys
     )
 
 
@@ -55,14 +54,32 @@ def flash_logged_out(sender, request, user, **kwargs) -> None:
 
 
 @receiver(user_logged_out)
-def close_sockets_of_ended_session(sender, request, user, **kwargs) -> None:
-    if user is not None and request is not None and request.session.session_key:
-        revoke_user_sockets(
-            user.pk,
-            AuthFailure.SESSION_ENDED,
-            method=AuthMethod.SESSION,
-            session_key=request.session.session_key,
-        )
+def end_logged_out_session(sender, request, user, **kwargs) -> None:
+    if user is None or request is None or not request.session.session_key:
+        return
+    if isinstance(request.session, DatabaseSessionStore):
+        return  # the flush right after this deletes the row: end_deleted_session reports it
+    revoke_credentials(
+        user.pk,
+        AuthFailure.SESSION_ENDED,
+        method=AuthMethod.SESSION,
+        session_keys=[request.session.session_key],
+    )
+
+
+@receiver(post_delete, sender=Session)
+def end_deleted_session(sender, instance: Session, **kwargs) -> None:
+    """Logout, ``clearsessions``, an admin deleting the row, or a key cycled away."""
+    user_id = instance.get_decoded().get(SESSION_KEY)
+    if user_id is None:
+        return
+    expired = instance.expire_date <= timezone.now()
+    revoke_credentials(
+        int(user_id),
+        AuthFailure.SESSION_EXPIRED if expired else AuthFailure.SESSION_ENDED,
+        method=AuthMethod.SESSION,
+        session_keys=[instance.session_key],
+    )
 
 
 @receiver(pre_save, sender=User)
@@ -72,15 +89,16 @@ def remember_credential_changes(sender, instance, **kwargs) -> None:
 
 
 @receiver(post_save, sender=User)
-def close_sockets_of_changed_user(sender, instance, created, **kwargs) -> None:
+def revoke_credentials_of_changed_user(sender, instance, created, **kwargs) -> None:
     if created:
         return
     if not instance.is_active:
-        revoke_user_sockets(instance.pk, AuthFailure.USER_INACTIVE)
+        revoke_credentials(instance.pk, AuthFailure.USER_INACTIVE)
     elif getattr(instance, "_password_changed", False):
-        revoke_user_sockets(instance.pk, AuthFailure.TOKEN_REVOKED, method=AuthMethod.JWT)
+        revoke_credentials(instance.pk, AuthFailure.TOKEN_REVOKED, method=AuthMethod.JWT)
+        revoke_credentials(instance.pk, AuthFailure.PASSWORD_CHANGED, method=AuthMethod.SESSION)
 
 
 @receiver(post_delete, sender=User)
-def close_sockets_of_deleted_user(sender, instance, **kwargs) -> None:
-    revoke_user_sockets(instance.pk, AuthFailure.USER_INACTIVE)
+def revoke_credentials_of_deleted_user(sender, instance, **kwargs) -> None:
+    revoke_credentials(instance.pk, AuthFailure.USER_INACTIVE)

@@ -6,7 +6,6 @@ log. The token itself is never part of a failure, a log line or an exception mes
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -14,29 +13,10 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, UntypedToken
 
+from .credentials import AuthFailure
+
 # A real access token is ~300 bytes; anything far longer is garbage or an attack.
 MAX_TOKEN_LENGTH = 2048
-
-
-class AuthFailure(StrEnum):
-    """Why a credential was refused; sent as the 4001 close reason and in the error frame."""
-
-    TOKEN_MALFORMED = "token_malformed"
-    """Not a JWT at all, empty, several ``token`` parameters, or longer than MAX_TOKEN_LENGTH."""
-    TOKEN_INVALID = "token_invalid"
-    """Bad signature, another key or algorithm (``alg: none`` included), missing claims."""
-    TOKEN_EXPIRED = "token_expired"
-    """Its ``exp`` has passed: refresh it and reconnect."""
-    TOKEN_WRONG_TYPE = "token_wrong_type"
-    """A refresh token (or any non-access token) offered where an access token belongs."""
-    TOKEN_REVOKED = "token_revoked"
-    """Issued before the user's last password change."""
-    USER_INACTIVE = "user_inactive"
-    """The user was deactivated or deleted."""
-    SESSION_ENDED = "session_ended"
-    """The browser session behind a cookie socket logged out."""
-    NOT_AUTHENTICATED = "not_authenticated"
-    """No credential at all."""
 
 
 class TokenRejected(Exception):

@@ -16,6 +16,10 @@ class CloseCode(IntEnum):
     """The server failed while handling this socket (logged with a traceback); every other
     socket is unaffected. Reconnect with backoff."""
 
+    SERVICE_RESTART = 1012
+    """The server is shutting down for a deploy or restart (SIGTERM or Ctrl-C). Reconnect at
+    once, without backoff, and resume from the last message you have."""
+
     TRY_AGAIN_LATER = 1013
     """The server is at capacity (``CHAT_MAX_SOCKETS_PER_PROCESS``) or its channel layer is
     unreachable. Reconnect with backoff."""

@@ -1,61 +1,60 @@
-"""The room socket. Thin: authentication happened in middleware, rules live in
-``chat.permissions``, database work in ``chat.selectors``/``chat.services``, frames in
-``chat.protocol``."""
+"""The room socket. Authentication happened in middleware (``scope["credential"]``), rules live
+in ``chat.permissions``, database work in ``chat.selectors``/``chat.services``, frames in
+``chat.protocol``, events in ``chat.events``, shared process state in ``chat.runtime``.
+
+``RoomConsumer`` reads top to bottom: lifecycle, client commands, events.
+"""
 
 import asyncio
 import logging
 from datetime import UTC, datetime
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
-from accounts.middleware import Credential, client_address
-from accounts.tokens import AuthFailure
+from accounts.credentials import AuthFailure, Credential
+from accounts.middleware import client_address
+from config.server_shims import dispatch_to_handler
 
-from . import permissions, selectors, services
+from . import events, permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
-from .fanout import room_fanout
-from .models import room_group_name
-from .presence import LAYER_ERRORS, ProcessSockets, presence_store
+from .presence import LAYER_ERRORS
 from .protocol import (
     DeleteMessage,
     ProtocolError,
     SendMessage,
     error_frame,
-    message_new_frame,
     parse_client_frame,
-    presence_frame,
     room_joined_frame,
 )
-from .ratelimit import KeyedBuckets, TokenBucket
-from .realtime import user_group_name
+from .runtime import runtime
 
 logger = logging.getLogger("chat.sockets")
 
 
-_failed_auth_buckets: KeyedBuckets | None = None
+class Refused(Exception):
+    """A connect step said no. ``reason`` goes on the wire; ``log_reason`` (if different) only to
+    the audit log, so a client cannot tell apart what the log may."""
+
+    def __init__(
+        self,
+        code: CloseCode | None,
+        reason: str,
+        *,
+        log_reason: str | None = None,
+        failure: AuthFailure | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.log_reason, self.failure = code, reason, log_reason, failure
 
 
-def failed_auth_allowed(address: str | None) -> bool:
-    """Spend one of the address's failed-handshake tokens; False once they are gone."""
-    global _failed_auth_buckets
-    if _failed_auth_buckets is None or (
-        _failed_auth_buckets.capacity != settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS
-        or _failed_auth_buckets.per_seconds != settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
-    ):
-        _failed_auth_buckets = KeyedBuckets(
-            settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS, settings.CHAT_FAILED_AUTH_WINDOW_SECONDS
-        )
-    return _failed_auth_buckets.take(address or "unknown")
-
-
-class CodedCloseConsumer(AsyncWebsocketConsumer):
-    """Closes with our enum codes, and turns a bug in one handler into a 1011 for that socket
-    alone (logged once, with its traceback) instead of an exception inside the server."""
+class GuardedConsumer(AsyncWebsocketConsumer):
+    """One failure policy for every event a socket handles, whatever brought it (a client frame,
+    a channel-layer message, a room event from ``chat.fanout``): a bug in a handler closes that
+    socket alone with 1011 and is logged once, with its traceback."""
 
     accepted = False
 
@@ -76,20 +75,9 @@ class CodedCloseConsumer(AsyncWebsocketConsumer):
         await super().accept(subprotocol, headers)
         self.accepted = True
 
-    async def close(self, code: int | None = None, reason: str | None = None) -> None:
-        # daphne's autobahn accepts only a plain int, not an IntEnum.
-        await super().close(code=None if code is None else int(code), reason=reason)
-
     async def dispatch(self, message: dict) -> None:
-        """channels' dispatch, minus its ``aclose_old_connections()`` before every handler: that
-        is a thread-pool hop per received frame and per delivered event, and this consumer
-        reaches the ORM only through ``database_sync_to_async``, which closes stale connections
-        itself. Measured by ``make bench`` (README "Performance")."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
         try:
-            await handler(message)
+            await dispatch_to_handler(self, message)
         except StopConsumer:
             raise
         except Exception:
@@ -101,7 +89,7 @@ class CodedCloseConsumer(AsyncWebsocketConsumer):
             await self.close(code=CloseCode.INTERNAL_ERROR, reason="internal_error")
 
 
-class RoomConsumer(CodedCloseConsumer):
+class RoomConsumer(GuardedConsumer):
     """``/ws/rooms/<slug>/``: one member's live connection to one room."""
 
     room_id: int | None = None
@@ -110,59 +98,21 @@ class RoomConsumer(CodedCloseConsumer):
     held_events: list | None = None
     _expiry: asyncio.TimerHandle | None = None
 
-    # Lifecycle -------------------------------------------------------------------------
+    # Lifecycle -------------------------------------------------------------------------------
 
     async def connect(self) -> None:
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.credential: Credential = self.scope["credential"]
         self.user = self.scope["user"]
-        if ProcessSockets.open >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
-            await self._refuse(CloseCode.TRY_AGAIN_LATER, "server_full")
-            return
-        if self.credential.failure is not None:
-            if failed_auth_allowed(client_address(self.scope)):
-                await self._refuse_credential(self.credential.failure)
-            else:
-                # Past the per-address budget: refuse before accept (daphne answers HTTP 403),
-                # the cheapest answer there is.
-                self._log("reject", code=None, reason="failed_auth_budget")
-                await self.close()
-            return
-        access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
-        if access is None:
-            await self._refuse(CloseCode.ROOM_NOT_FOUND, "room_not_found")
-            return
-        if not permissions.can_view(access.role):
-            await self._refuse(CloseCode.FORBIDDEN, "not_a_member")
-            return
-        self.room_id, self.role = access.room_id, access.role
         try:
-            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
-                if not await self._claim_user_socket():
-                    await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
-                    return
-                online = await self._join_room()
-        except LAYER_ERRORS as error:
-            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
-            await self._undo_partial_join()
-            await self._refuse(CloseCode.TRY_AGAIN_LATER, "layer_unavailable")
+            self._check_capacity()
+            await self._check_credential()
+            await self._authorize()
+            await self._join()
+        except Refused as refusal:
+            await self._refuse(refusal)
             return
-        ProcessSockets.open += 1
-        self.joined = True
-        self.bucket = TokenBucket(
-            settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS
-        )
-        self.refused_in_row = 0
-        await self.accept()
-        await self.send(text_data=room_joined_frame(room=self.slug, role=self.role, online=online))
-        held, self.held_events = self.held_events, None
-        for event in held:  # what the room said while this socket was joining, in order
-            await self.handle_room_event(event)
-        if self.credential.expires_at is not None:
-            # A timer handle, not a sleeping task: a fraction of the memory per idle socket.
-            delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
-            self._expiry = asyncio.get_running_loop().call_later(max(delay, 0), self._on_expiry)
-        self._log("connect", code=None)
+        await self._go_live()
 
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
@@ -170,34 +120,87 @@ class RoomConsumer(CodedCloseConsumer):
         if not self.joined:
             return
         self.joined = False
-        ProcessSockets.open -= 1
+        runtime().open_sockets -= 1
         self._log("close", code=code)
         try:
             async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
-                await room_fanout().leave(self.room_id, self)
-                await self._release_user_socket()
-                change = await presence_store().leave(
-                    room_id=self.room_id, username=self.user.get_username()
-                )
-                if change.changed:
-                    await self._announce_presence("offline", change.online)
+                await self._leave()
         except LAYER_ERRORS as error:
             logger.warning("presence not updated at close: %s", type(error).__name__)
         # channels' websocket_disconnect discards self.groups after this returns.
 
-    # Client commands -------------------------------------------------------------------
+    # Connect steps: each returns, or raises Refused. -----------------------------------------
+
+    def _check_capacity(self) -> None:
+        if runtime().open_sockets >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
+            raise Refused(CloseCode.TRY_AGAIN_LATER, "server_full")
+
+    async def _check_credential(self) -> None:
+        failure = self.credential.failure
+        if failure is None:
+            if not await runtime().handshake_budget.allow(f"user:{self.user.pk}"):
+                raise Refused(CloseCode.TRY_AGAIN_LATER, "too_many_handshakes")
+            return
+        if await runtime().failed_auth_budget.allow(client_address(self.scope) or "unknown"):
+            raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
+        # Past the per-address budget: refuse before accept (daphne answers HTTP 403), the
+        # cheapest answer there is.
+        raise Refused(None, "failed_auth_budget")
+
+    async def _authorize(self) -> None:
+        access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
+        if access is None or not permissions.can_view(access.role):
+            # A room the user cannot see answers like no room at all (REST answers 404 alike).
+            raise Refused(
+                CloseCode.ROOM_NOT_FOUND,
+                "room_not_found",
+                log_reason="room_not_found" if access is None else "not_a_member",
+            )
+        self.room, self.room_id, self.role = access.room, access.room.pk, access.role
+
+    async def _join(self) -> None:
+        """Claim a socket slot, subscribe, go online; undone in full if any part fails."""
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                if not await self._claim_user_socket():
+                    raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
+                self.online = await self._subscribe()
+        except LAYER_ERRORS as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            await self._undo_partial_join()
+            raise Refused(CloseCode.TRY_AGAIN_LATER, "layer_unavailable") from None
+
+    async def _go_live(self) -> None:
+        runtime().open_sockets += 1
+        self.joined = True
+        self.refused_in_row = 0
+        await self.accept()
+        await self.send(
+            text_data=room_joined_frame(room=self.slug, role=self.role, online=self.online)
+        )
+        held, self.held_events = self.held_events, None
+        for event in held:  # what the room said while this socket was joining, in order
+            await self.dispatch(event)
+        if self.credential.expires_at is not None:
+            # A timer handle, not a sleeping task: a fraction of the memory per idle socket.
+            delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
+            self._expiry = asyncio.get_running_loop().call_later(max(delay, 0), self._on_expiry)
+        self._log("connect", code=None)
+
+    # Client commands -------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if bytes_data is not None and text_data is None:
-            await self._send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
-            return
-        if _utf8_length_exceeds(text_data, settings.CHAT_MAX_FRAME_BYTES):
+        # Every frame counts against the size cap and the user's budget, binary ones too.
+        if _frame_exceeds(text_data, bytes_data, settings.CHAT_MAX_FRAME_BYTES):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
-        if not self.bucket.take():
+        if not await runtime().message_budget.allow(f"user:{self.user.pk}"):
             await self._refuse_for_rate()
             return
         self.refused_in_row = 0
+        if text_data is None:
+            await self._send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
+            return
         try:
             command = parse_client_frame(text_data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
         except ProtocolError as error:
@@ -216,19 +219,9 @@ class RoomConsumer(CodedCloseConsumer):
         if not permissions.can_send(self.role):
             await self._send_error(ErrorCode.FORBIDDEN, "Your role in this room cannot send.")
             return
-        message = await database_sync_to_async(services.message_create)(
-            room_id=self.room_id, author=self.user, body=command.body
-        )
-        frame = message_new_frame(
-            message_id=message.pk,
-            room=self.slug,
-            author=self.user.get_username(),
-            body=message.body,
-            created_at=message.created_at,
-        )
-        await self.channel_layer.group_send(
-            room_group_name(self.room_id),
-            {"type": "message.new", "room_id": self.room_id, "text": frame},
+        # The room (this socket included) hears message.new from chat.signals after commit.
+        await database_sync_to_async(services.message_create)(
+            room=self.room, author=self.user, body=command.body
         )
 
     async def _handle_delete(self, command: DeleteMessage) -> None:
@@ -246,54 +239,48 @@ class RoomConsumer(CodedCloseConsumer):
         # The room (this socket included) hears message.deleted from chat.signals after commit.
         await database_sync_to_async(services.message_delete)(message=message)
 
-    # Room and user events ----------------------------------------------------------------
+    # Events (chat.events; one handler per type) -----------------------------------------------
 
-    async def handle_room_event(self, event: dict) -> None:
-        """Called by this process's ``RoomFanout`` for every event of this socket's room."""
-        if self.held_events is not None:  # subscribed, but room.joined is not out yet
+    async def deliver(self, event: dict) -> None:
+        """A room event from this process's ``RoomFanout``; held until ``room.joined`` is out."""
+        if self.held_events is not None:
             self.held_events.append(event)
             return
-        text = event.get("text")
-        if text is not None:  # already serialized, once for the whole room
-            await self.send(text_data=text)
-        elif event["type"] == "membership.changed":
-            await self.membership_changed(event)
-        elif event["type"] == "room.deleted":
-            await self.room_deleted(event)
+        await self.dispatch(event)
 
-    async def membership_changed(self, event: dict) -> None:
-        if event["user_id"] != self.user.pk:
-            return
-        self.role = event["role"]
-        if not permissions.can_view(self.role):
-            self._log("revoke", code=CloseCode.FORBIDDEN, reason="membership_removed")
-            await self.close(code=CloseCode.FORBIDDEN, reason="membership_removed")
+    async def message_new(self, event: dict) -> None:
+        await self.send(text_data=event["text"])  # serialized once for the whole room
+
+    message_deleted = message_new
+    presence_changed = message_new
 
     async def room_deleted(self, event: dict) -> None:
         self._log("revoke", code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
         await self.close(code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
 
+    async def membership_changed(self, event: dict) -> None:
+        if event["room_id"] != self.room_id:
+            return  # the user's role changed in another room
+        self.role = event["role"]
+        if not permissions.can_view(self.role):
+            self._log("revoke", code=CloseCode.FORBIDDEN, reason="membership_removed")
+            await self.close(code=CloseCode.FORBIDDEN, reason="membership_removed")
+
     async def auth_revoked(self, event: dict) -> None:
-        if event.get("method") and event["method"] != self.credential.method:
+        if event["method"] is not None and event["method"] != self.credential.method:
             return
-        if event.get("session_key") and event["session_key"] != self.credential.session_key:
+        if event["session_keys"] is not None and (
+            self.credential.session_key not in event["session_keys"]
+        ):
             return
-        self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=event["failure"])
-        await self._close_unauthenticated(AuthFailure(event["failure"]))
+        failure = AuthFailure(event["failure"])
+        self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
+        await self._close_unauthenticated(failure)
 
-    # Helpers ---------------------------------------------------------------------------
-
-    async def _undo_partial_join(self) -> None:
-        """Best effort after a failed connect; the layer may be the thing that is down."""
-        for undo in (self._release_user_socket(), room_fanout().leave(self.room_id, self)):
-            try:
-                async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
-                    await undo
-            except LAYER_ERRORS:
-                pass
+    # Helpers ---------------------------------------------------------------------------------
 
     async def _claim_user_socket(self) -> bool:
-        count = await presence_store().add_user_socket(
+        count = await runtime().presence.add_user_socket(
             user_id=self.user.pk, channel=self.channel_name
         )
         if count > settings.CHAT_MAX_SOCKETS_PER_USER:
@@ -302,25 +289,48 @@ class RoomConsumer(CodedCloseConsumer):
         return True
 
     async def _release_user_socket(self) -> None:
-        await presence_store().remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
+        await runtime().presence.remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
 
-    async def _join_room(self) -> list[str]:
+    async def _subscribe(self) -> list[str]:
+        """User group, room fan-out, presence; room events arriving meanwhile are held."""
         self.held_events = []
-        self.groups = [user_group_name(self.user.pk)]
+        self.groups = [events.user_group(self.user.pk)]
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
-        await room_fanout().join(self.room_id, self)
-        change = await presence_store().join(
+        await runtime().fanout.join(self.room_id, self)
+        change = await runtime().presence.join(
             room_id=self.room_id, username=self.user.get_username()
         )
         if change.changed:
             await self._announce_presence("online", change.online)
         return change.online
 
+    async def _leave(self) -> None:
+        await runtime().fanout.leave(self.room_id, self)
+        await self._release_user_socket()
+        change = await runtime().presence.leave(
+            room_id=self.room_id, username=self.user.get_username()
+        )
+        if change.changed:
+            await self._announce_presence("offline", change.online)
+
+    async def _undo_partial_join(self) -> None:
+        """Best effort after a failed connect; the layer may be the thing that is down."""
+        for undo in (self._release_user_socket(), runtime().fanout.leave(self.room_id, self)):
+            try:
+                async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                    await undo
+            except LAYER_ERRORS:
+                pass
+
     async def _announce_presence(self, status: str, online: list[str]) -> None:
-        frame = presence_frame(user=self.user.get_username(), status=status, online=online)
-        await self.channel_layer.group_send(
-            room_group_name(self.room_id),
-            {"type": "presence.changed", "room_id": self.room_id, "text": frame},
+        await events.to_room(
+            self.room_id,
+            events.presence_changed(
+                room_id=self.room_id,
+                username=self.user.get_username(),
+                status=status,
+                online=online,
+            ),
         )
 
     async def _refuse_for_rate(self) -> None:
@@ -336,24 +346,25 @@ class RoomConsumer(CodedCloseConsumer):
         self._expiry_close = asyncio.ensure_future(self._close_expired())
 
     async def _close_expired(self) -> None:
-        self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=AuthFailure.TOKEN_EXPIRED)
-        await self._close_unauthenticated(AuthFailure.TOKEN_EXPIRED)
-
-    async def _refuse_credential(self, failure: AuthFailure) -> None:
-        """Accept first so the client can read 4001 (a close before accept is HTTP 403)."""
-        await self.accept()
-        self._log("reject", code=CloseCode.UNAUTHENTICATED, reason=failure)
+        failure = self.credential.expiry_failure
+        self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
         await self._close_unauthenticated(failure)
+
+    async def _refuse(self, refusal: Refused) -> None:
+        self._log("reject", code=refusal.code, reason=refusal.log_reason or refusal.reason)
+        if refusal.code is None:
+            await self.close()  # before accept: daphne answers HTTP 403
+            return
+        await self.accept()  # first, so the client can read the code
+        if refusal.failure is not None:
+            await self._close_unauthenticated(refusal.failure)
+        else:
+            await self.close(code=refusal.code, reason=refusal.reason)
 
     async def _close_unauthenticated(self, failure: AuthFailure) -> None:
         # daphne drops close reasons, so the class also travels in a last error frame.
         await self.send(text_data=error_frame(ErrorCode.AUTH_FAILED, failure.value))
         await self.close(code=CloseCode.UNAUTHENTICATED, reason=failure.value)
-
-    async def _refuse(self, code: CloseCode, reason: str) -> None:
-        await self.accept()
-        self._log("reject", code=code, reason=reason)
-        await self.close(code=code, reason=reason)
 
     async def _send_error(self, code: ErrorCode, detail: str) -> None:
         await self.send(text_data=error_frame(code, detail))
@@ -381,14 +392,16 @@ class RoomConsumer(CodedCloseConsumer):
         )
 
 
-def _utf8_length_exceeds(text: str, limit: int) -> bool:
+def _frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:
     """Cheap for the common case: only long texts pay for an encode."""
+    if text is None:
+        return data is not None and len(data) > limit
     if len(text) > limit:
         return True
     return len(text) * 4 > limit and len(text.encode("utf-8")) > limit
 
 
-class UnknownPathConsumer(CodedCloseConsumer):
+class UnknownPathConsumer(GuardedConsumer):
     """Every socket path that is not a room: accepted only to be closed with 4004."""
 
     async def connect(self) -> None:

@@ -5,9 +5,11 @@ Channels' usual pattern puts every socket's channel in the room group, so a broa
 sockets costs N layer deliveries, N deep copies, N wake-ups of N dispatch loops and N JSON
 encodings. Here each process has one channel in each room group it has sockets for; its single
 receive loop hands the already-serialized frame to the local sockets of that room directly.
-Control events for the room (membership changes, room deletion) travel the same way and are
-dispatched to each local socket's handler. Per-user events (revocation) still use the user's
-own group.
+Control events for the room (its deletion) travel the same way. Each event reaches a socket's
+``deliver()``, which dispatches it by type like any other event the socket handles. Per-user
+events (role changes, revocation) use the user's own group (``chat.events``).
+
+One ``RoomFanout`` per event loop, kept by ``chat.runtime``.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from .models import room_group_name
+from .events import room_group
 
 logger = logging.getLogger("chat.fanout")
 
@@ -24,12 +26,10 @@ RETRY_SECONDS = 1.0
 
 
 class RoomSocket(Protocol):
-    async def handle_room_event(self, event: dict) -> None: ...
+    async def deliver(self, event: dict) -> None: ...
 
 
 class RoomFanout:
-    """One per event loop (daphne has one; tests have one per test)."""
-
     def __init__(self) -> None:
         self.layer = get_channel_layer()
         self.rooms: dict[int, set[RoomSocket]] = {}
@@ -44,7 +44,7 @@ class RoomFanout:
                 self.channel = await self.layer.new_channel()
             sockets = self.rooms.get(room_id)
             if sockets is None:
-                await self.layer.group_add(room_group_name(room_id), self.channel)
+                await self.layer.group_add(room_group(room_id), self.channel)
                 sockets = self.rooms[room_id] = set()
             sockets.add(socket)
             if self.receiver is None or self.receiver.done():
@@ -59,7 +59,7 @@ class RoomFanout:
             sockets.discard(socket)
             if not sockets:
                 del self.rooms[room_id]
-                await self.layer.group_discard(room_group_name(room_id), self.channel)
+                await self.layer.group_discard(room_group(room_id), self.channel)
 
     async def _receive_forever(self) -> None:
         while True:
@@ -76,19 +76,6 @@ class RoomFanout:
     async def _deliver(self, event: dict) -> None:
         for socket in tuple(self.rooms.get(event.get("room_id"), ())):
             try:
-                await socket.handle_room_event(event)
+                await socket.deliver(event)
             except Exception:  # one broken socket never stops the others' delivery
                 logger.exception("delivery to one socket failed")
-
-
-_fanouts: dict[asyncio.AbstractEventLoop, RoomFanout] = {}
-
-
-def room_fanout() -> RoomFanout:
-    loop = asyncio.get_running_loop()
-    fanout = _fanouts.get(loop)
-    if fanout is None:
-        for stale in [other for other in _fanouts if other.is_closed()]:
-            del _fanouts[stale]
-        fanout = _fanouts[loop] = RoomFanout()
-    return fanout

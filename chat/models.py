@@ -34,15 +34,6 @@ class Room(models.Model):
     def __str__(self) -> str:
         return self.slug
 
-    @property
-    def group_name(self) -> str:
-        return room_group_name(self.pk)
-
-
-def room_group_name(room_id: int) -> str:
-    """The channel-layer group of a room's sockets; by id so a slug change cannot split it."""
-    return f"room.{room_id}"
-
 
 class Membership(models.Model):
     user = models.ForeignKey(

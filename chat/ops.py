@@ -10,7 +10,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from .presence import LAYER_ERRORS, ProcessSockets
+from .presence import LAYER_ERRORS
+from .runtime import open_sockets_in_process
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -61,4 +62,4 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 @staff_member_required
 def open_sockets(request: HttpRequest) -> JsonResponse:
     """Open room sockets in the process that answers (staff only; one process per request)."""
-    return JsonResponse({"pid": os.getpid(), "open_sockets": ProcessSockets.open})
+    return JsonResponse({"pid": os.getpid(), "open_sockets": open_sockets_in_process()})

@@ -4,22 +4,42 @@ With ``REDIS_URL`` the counts live in Redis (the same server as the channel laye
 connected to two daphne processes is online once and capped across both. Without it they live in
 this process's memory, matching the in-memory channel layer's one-process scope.
 
-Keys expire a day after their last change, so a process that crashed without cleaning up leaves
-stale presence for at most that long.
+Crash safety (Redis): every entry belongs to the process that holds the socket. Each process
+renews a lease (``CHAT_PRESENCE_LEASE_SECONDS``, 15 s by default) every third of it; an entry of a
+process whose lease ran out no longer counts (the per-user cap and the online list skip it from
+that moment), and a surviving process reaps it within one more renewal period, telling the rooms
+who went offline. A process that was only slow, not dead, finds itself reaped at its next renewal
+and writes its live sockets back. Nothing scans all keys: each operation reads one room's or one
+user's hash, and a reap reads the dead process's own index.
 """
 
 import asyncio
+import logging
+import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from django.conf import settings
 from redis.exceptions import RedisError
 
 # What an unreachable channel layer or presence store raises (redis-py's errors are not
 # subclasses of the builtin ConnectionError).
 LAYER_ERRORS = (TimeoutError, OSError, ConnectionError, RedisError)
 
+# Garbage collection only: a key untouched for a day (every process gone) disappears.
 KEY_TTL_SECONDS = 24 * 60 * 60
+
+logger = logging.getLogger("chat.presence")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSocket:
+    """What this process writes back for one of its sockets after it was reaped by mistake."""
+
+    room_id: int
+    username: str
+    user_id: int
+    channel: str
 
 
 @dataclass
@@ -61,93 +81,248 @@ class MemoryPresence:
             self.user_sockets.pop(user_id, None)
 
 
-_LEAVE_SCRIPT = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return {n, redis.call('HKEYS', KEYS[1])}
+# Shared by the scripts: the Redis clock, a cached "is this process's lease alive", and the
+# online tally of one room hash (fields are <32-hex process id><username> -> socket count),
+# which removes the fields of dead processes as it goes.
+_PRELUDE = """
+local clock_parts = redis.call('TIME')
+local clock = tonumber(clock_parts[1]) + tonumber(clock_parts[2]) / 1000000
+local leases = {}
+local function alive(process)
+  local known = leases[process]
+  if known == nil then
+    local deadline = redis.call('ZSCORE', KEYS[2], process)
+    known = deadline ~= false and deadline ~= nil and tonumber(deadline) >= clock
+    leases[process] = known
+  end
+  return known
+end
+local function tally(room_key, own)
+  local flat = redis.call('HGETALL', room_key)
+  local counts, names, own_fields = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local process = string.sub(flat[i], 1, 32)
+    if alive(process) then
+      local name = string.sub(flat[i], 33)
+      if counts[name] == nil then table.insert(names, name) end
+      counts[name] = (counts[name] or 0) + tonumber(flat[i + 1])
+      if process == own then own_fields = own_fields + 1 end
+    else
+      redis.call('HDEL', room_key, flat[i])
+    end
+  end
+  return counts, names, own_fields
+end
 """
 
+# KEYS: room hash, leases, this process's room index. ARGV: process, username, room id, ttl.
+_JOIN = (
+    _PRELUDE
+    + """
+redis.call('HINCRBY', KEYS[1], ARGV[1] .. ARGV[2], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+local counts, names = tally(KEYS[1], ARGV[1])
+return {counts[ARGV[2]] or 0, names}
+"""
+)
 
-@dataclass
+_LEAVE = (
+    _PRELUDE
+    + """
+local field = ARGV[1] .. ARGV[2]
+if redis.call('HINCRBY', KEYS[1], field, -1) <= 0 then redis.call('HDEL', KEYS[1], field) end
+local counts, names, own_fields = tally(KEYS[1], ARGV[1])
+if own_fields == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
+return {counts[ARGV[2]] or 0, names}
+"""
+)
+
+# KEYS: user hash (channel -> process), leases, this process's user index.
+# ARGV: process, channel, user id, ttl.
+_ADD_USER_SOCKET = (
+    _PRELUDE
+    + """
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+local flat = redis.call('HGETALL', KEYS[1])
+local count = 0
+for i = 1, #flat, 2 do
+  if alive(flat[i + 1]) then count = count + 1 else redis.call('HDEL', KEYS[1], flat[i]) end
+end
+return count
+"""
+)
+
+_REMOVE_USER_SOCKET = """
+redis.call('HDEL', KEYS[1], ARGV[2])
+for _, process in ipairs(redis.call('HVALS', KEYS[1])) do
+  if process == ARGV[1] then return 0 end
+end
+redis.call('SREM', KEYS[3], ARGV[3])
+return 0
+"""
+
+# KEYS: (unused), leases. ARGV: key base, process, lease seconds. Returns 1 when this process's
+# lease had already been reaped (its entries are gone: write them back).
+_RENEW = (
+    _PRELUDE
+    + """
+local reaped = redis.call('ZSCORE', KEYS[2], ARGV[2]) == false
+redis.call('ZADD', KEYS[2], clock + tonumber(ARGV[3]), ARGV[2])
+return reaped and 1 or 0
+"""
+)
+
+# KEYS: (unused), leases. ARGV: key base, most processes to reap in one call.
+# Returns {{room id, {usernames now offline}, {online}}, ...}.
+_REAP = (
+    _PRELUDE
+    + """
+local base = ARGV[1]
+local changes = {}
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. clock, 'LIMIT', 0, ARGV[2])
+for _, process in ipairs(dead) do
+  local room_index = base .. ':proc:' .. process .. ':rooms'
+  for _, room_id in ipairs(redis.call('SMEMBERS', room_index)) do
+    local room_key = base .. ':room:' .. room_id
+    local flat = redis.call('HGETALL', room_key)
+    local gone = {}
+    for i = 1, #flat, 2 do
+      if string.sub(flat[i], 1, 32) == process then
+        redis.call('HDEL', room_key, flat[i])
+        table.insert(gone, string.sub(flat[i], 33))
+      end
+    end
+    local counts, names = tally(room_key, process)
+    local offline = {}
+    for _, name in ipairs(gone) do
+      if counts[name] == nil then table.insert(offline, name) end
+    end
+    if #offline > 0 then table.insert(changes, {room_id, offline, names}) end
+  end
+  local user_index = base .. ':proc:' .. process .. ':users'
+  for _, user_id in ipairs(redis.call('SMEMBERS', user_index)) do
+    local user_key = base .. ':user:' .. user_id
+    local flat = redis.call('HGETALL', user_key)
+    for i = 1, #flat, 2 do
+      if flat[i + 1] == process then redis.call('HDEL', user_key, flat[i]) end
+    end
+  end
+  redis.call('DEL', room_index, user_index)
+  redis.call('ZREM', KEYS[2], process)
+end
+return changes
+"""
+)
+
+# Announces that ``usernames`` went offline in a room whose online list is now ``online``.
+OfflineAnnouncer = Callable[[int, list[str], list[str]], Awaitable[None]]
+
+
 class RedisPresence:
-    """Shared by every process; each operation is one pipelined round trip."""
+    """Shared by every process; each operation is one script call (one round trip).
 
-    url: str
-    prefix: str = "chat:presence"
-    _clients: dict = field(default_factory=dict)
+    Its client's connection pool belongs to one event loop: ``chat.runtime`` keeps one store per
+    loop, and this store's lease is that loop's (so a test loop is "a process" too).
+    """
 
-    def _client(self):
-        # A redis.asyncio pool belongs to one event loop; daphne has one, tests have many.
-        import redis.asyncio as redis
+    REAP_BATCH = 20
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            # Blocking: under a crowd of simultaneous closes, wait for a connection instead of
-            # failing (a failed leave would leave stale presence behind).
-            pool = redis.BlockingConnectionPool.from_url(
-                self.url,
-                decode_responses=True,
-                max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
-                timeout=settings.CHAT_LAYER_TIMEOUT,
-            )
-            client = self._clients[loop] = redis.Redis(connection_pool=pool)
-        return client
+    def __init__(
+        self,
+        client,
+        *,
+        prefix: str,
+        lease_seconds: float,
+        announce_offline: OfflineAnnouncer,
+        local_sockets: Callable[[], Iterable[LocalSocket]],
+    ) -> None:
+        self.client, self.prefix, self.lease_seconds = client, prefix, lease_seconds
+        self.announce_offline, self.local_sockets = announce_offline, local_sockets
+        self.process = uuid.uuid4().hex  # 32 characters: the room-field prefix
+        self.leases_key = f"{prefix}:procs"
+        self.keeper: asyncio.Task | None = None
+        self.scripts = {
+            name: client.register_script(source)
+            for name, source in {
+                "join": _JOIN,
+                "leave": _LEAVE,
+                "add_user_socket": _ADD_USER_SOCKET,
+                "remove_user_socket": _REMOVE_USER_SOCKET,
+                "renew": _RENEW,
+                "reap": _REAP,
+            }.items()
+        }
 
-    def _room_key(self, room_id: int) -> str:
-        return f"{self.prefix}:room:{room_id}"
+    # Sockets ---------------------------------------------------------------------------------
 
     async def join(self, *, room_id: int, username: str) -> PresenceChange:
-        key = self._room_key(room_id)
-        async with self._client().pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, username, 1)
-            pipe.expire(key, KEY_TTL_SECONDS)
-            pipe.hkeys(key)
-            count, _, online = await pipe.execute()
-        return PresenceChange(count == 1, sorted(online))
+        await self._ensure_lease()
+        count, online = await self._room_script("join", room_id, username)
+        return PresenceChange(int(count) == 1, sorted(online))
 
     async def leave(self, *, room_id: int, username: str) -> PresenceChange:
-        # One script, so a join racing this leave can never be deleted by it.
-        count, online = await self._client().eval(
-            _LEAVE_SCRIPT, 1, self._room_key(room_id), username
-        )
-        return PresenceChange(int(count) <= 0, sorted(online))
+        count, online = await self._room_script("leave", room_id, username)
+        return PresenceChange(int(count) == 0, sorted(online))
 
     async def add_user_socket(self, *, user_id: int, channel: str) -> int:
-        key = f"{self.prefix}:user:{user_id}"
-        async with self._client().pipeline(transaction=True) as pipe:
-            pipe.sadd(key, channel)
-            pipe.expire(key, KEY_TTL_SECONDS)
-            pipe.scard(key)
-            _, _, count = await pipe.execute()
-        return count
+        await self._ensure_lease()
+        return int(await self._user_script("add_user_socket", user_id, channel))
 
     async def remove_user_socket(self, *, user_id: int, channel: str) -> None:
-        await self._client().srem(f"{self.prefix}:user:{user_id}", channel)
+        await self._user_script("remove_user_socket", user_id, channel)
 
+    def _room_script(self, name: str, room_id: int, username: str):
+        keys = [f"{self.prefix}:room:{room_id}", self.leases_key, self._index("rooms")]
+        args = [self.process, username, room_id, KEY_TTL_SECONDS]
+        return self.scripts[name](keys=keys, args=args)
 
-_store: MemoryPresence | RedisPresence | None = None
+    def _user_script(self, name: str, user_id: int, channel: str):
+        keys = [f"{self.prefix}:user:{user_id}", self.leases_key, self._index("users")]
+        return self.scripts[name](keys=keys, args=[self.process, channel, user_id, KEY_TTL_SECONDS])
 
+    def _index(self, kind: str) -> str:
+        return f"{self.prefix}:proc:{self.process}:{kind}"
 
-def presence_store() -> MemoryPresence | RedisPresence:
-    global _store
-    if _store is None:
-        _store = (
-            # Same prefix as the channel layer: deployments sharing a Redis never mix presence.
-            RedisPresence(settings.REDIS_URL, prefix=f"{settings.CHANNEL_LAYER_PREFIX}:presence")
-            if settings.REDIS_URL
-            else MemoryPresence()
+    # The lease -------------------------------------------------------------------------------
+
+    async def _ensure_lease(self) -> None:
+        """The first socket of this loop takes the lease and starts renewing it."""
+        if self.keeper is None:
+            self.keeper = asyncio.get_running_loop().create_task(self._keep_lease())
+            await self.renew(first=True)
+
+    async def renew(self, *, first: bool = False) -> None:
+        reaped = await self.scripts["renew"](
+            keys=["", self.leases_key], args=[self.prefix, self.process, self.lease_seconds]
         )
-    return _store
+        if int(reaped) and not first:
+            await self._write_back()
 
+    async def reap(self) -> None:
+        """Remove the entries of processes whose lease ran out; tell their rooms."""
+        changes = await self.scripts["reap"](
+            keys=["", self.leases_key], args=[self.prefix, self.REAP_BATCH]
+        )
+        for room_id, offline, online in changes:
+            await self.announce_offline(int(room_id), list(offline), sorted(online))
 
-def reset_presence_store() -> None:
-    """Forget the store (tests switch settings between runs)."""
-    global _store
-    _store = None
+    async def _keep_lease(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew()
+                await self.reap()
+            except LAYER_ERRORS as error:
+                logger.warning("presence lease not renewed: %s", type(error).__name__)
 
-
-class ProcessSockets:
-    """Open sockets in this process, for the per-process cap and for operators."""
-
-    open = 0
+    async def _write_back(self) -> None:
+        """This process was reaped while alive (stalled past its lease): restore its sockets."""
+        sockets = list(self.local_sockets())
+        logger.warning("presence lease had lapsed; writing back %s sockets", len(sockets))
+        for socket in sockets:
+            await self._user_script("add_user_socket", socket.user_id, socket.channel)
+            await self._room_script("join", socket.room_id, socket.username)

@@ -68,3 +68,49 @@ class KeyedBuckets:
         if len(self.buckets) >= self.max_keys:
             for key in list(self.buckets)[: self.max_keys // 2]:
                 del self.buckets[key]
+
+
+class MemoryBudget:
+    """``KeyedBuckets`` behind the async interface ``RedisBudget`` shares: one process's view."""
+
+    def __init__(self, capacity: int, per_seconds: float) -> None:
+        self.buckets = KeyedBuckets(capacity, per_seconds)
+
+    async def allow(self, key: str) -> bool:
+        return self.buckets.take(key)
+
+
+# A token bucket in one hash, refilled from Redis's own clock (every process agrees on it).
+_TAKE_SCRIPT = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(now - at, 0) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+return allowed
+"""
+
+
+class RedisBudget:
+    """The same token bucket per key, shared by every server process (one script call)."""
+
+    def __init__(self, client, *, prefix: str, capacity: int, per_seconds: float) -> None:
+        self.client, self.prefix = client, prefix
+        self.capacity, self.rate = capacity, capacity / per_seconds
+        self.script = client.register_script(_TAKE_SCRIPT)
+
+    async def allow(self, key: str) -> bool:
+        allowed = await self.script(
+            keys=[f"{self.prefix}:{key}"], args=[self.capacity, repr(self.rate)]
+        )
+        return bool(int(allowed))

@@ -9,18 +9,22 @@ from .models import Membership, Message, Room
 
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
-    room_id: int
-    slug: str
+    room: Room
     role: str | None  # None: the user is not a member
 
 
 def room_access(*, slug: str, user) -> RoomAccess | None:
     """The room and the user's role in it in one query; None when no such room exists."""
     role = Membership.objects.filter(room=OuterRef("pk"), user=user).values("role")[:1]
-    row = Room.objects.filter(slug=slug).annotate(role=Subquery(role)).values("id", "role").first()
-    if row is None:
+    room = (
+        Room.objects.filter(slug=slug)
+        .annotate(member_role=Subquery(role))
+        .only("id", "slug", "name")
+        .first()
+    )
+    if room is None:
         return None
-    return RoomAccess(room_id=row["id"], slug=slug, role=row["role"])
+    return RoomAccess(room=room, role=room.member_role)
 
 
 def rooms_for_user(*, user) -> QuerySet[Membership]:

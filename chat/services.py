@@ -5,10 +5,9 @@ from django.db import transaction
 from .models import Membership, Message, Role, Room
 
 
-def message_create(*, room_id: int, author, body: str) -> Message:
-    """Persist one message; the caller broadcasts only after this returns (so a broadcast
-    message is always stored)."""
-    return Message.objects.create(room_id=room_id, author=author, body=body)
+def message_create(*, room: Room, author, body: str) -> Message:
+    """Persist one message; ``chat.signals`` tells the room after commit, whoever wrote it."""
+    return Message.objects.create(room=room, author=author, body=body)
 
 
 @transaction.atomic

@@ -1,13 +1,14 @@
-"""Membership, room and message changes reach the room's open sockets within one channel-layer
-hop, whatever made them (REST API, admin, shell, ORM), after the transaction commits."""
+"""Every change a socket must hear of, whatever made it (socket, REST API, admin, shell, a
+worker), turned into an event of ``chat.events`` and sent after the transaction commits."""
 
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Membership, Message, Room, room_group_name
-from .protocol import message_deleted_frame
-from .realtime import group_send_after_commit
+from accounts.signals import credentials_revoked
+
+from . import events
+from .models import Membership, Message, Room
 
 
 def _deleted_directly(origin, model: type[Model]) -> bool:
@@ -19,48 +20,56 @@ def _deleted_directly(origin, model: type[Model]) -> bool:
     return isinstance(origin_model, type) and issubclass(origin_model, model)
 
 
+@receiver(post_save, sender=Message)
+def tell_room_of_new_message(sender, instance: Message, created: bool, **kwargs) -> None:
+    if created:
+        events.to_room_after_commit(instance.room_id, events.message_new(instance))
+
+
+@receiver(post_delete, sender=Message)
+def tell_room_of_deleted_message(sender, instance: Message, origin=None, **kwargs) -> None:
+    if _deleted_directly(origin, Message):
+        events.to_room_after_commit(
+            instance.room_id,
+            events.message_deleted(room_id=instance.room_id, message_id=instance.pk),
+        )
+
+
 @receiver(post_save, sender=Membership)
-def tell_room_of_role_change(sender, instance, **kwargs) -> None:
-    group_send_after_commit(
-        room_group_name(instance.room_id),
-        {
-            "type": "membership.changed",
-            "room_id": instance.room_id,
-            "user_id": instance.user_id,
-            "role": instance.role,
-        },
+def tell_member_of_role_change(sender, instance: Membership, **kwargs) -> None:
+    events.to_user_after_commit(
+        instance.user_id,
+        events.membership_changed(
+            room_id=instance.room_id, user_id=instance.user_id, role=instance.role
+        ),
     )
 
 
 @receiver(post_delete, sender=Membership)
-def tell_room_of_removed_member(sender, instance, origin=None, **kwargs) -> None:
+def tell_member_of_removal(sender, instance: Membership, origin=None, **kwargs) -> None:
     if _deleted_directly(origin, Membership):
-        group_send_after_commit(
-            room_group_name(instance.room_id),
-            {
-                "type": "membership.changed",
-                "room_id": instance.room_id,
-                "user_id": instance.user_id,
-                "role": None,
-            },
+        events.to_user_after_commit(
+            instance.user_id,
+            events.membership_changed(
+                room_id=instance.room_id, user_id=instance.user_id, role=None
+            ),
         )
 
 
 @receiver(post_delete, sender=Room)
-def tell_room_it_was_deleted(sender, instance, **kwargs) -> None:
-    group_send_after_commit(
-        room_group_name(instance.pk), {"type": "room.deleted", "room_id": instance.pk}
+def tell_room_it_was_deleted(sender, instance: Room, **kwargs) -> None:
+    events.to_room_after_commit(instance.pk, events.room_deleted(room_id=instance.pk))
+
+
+@receiver(credentials_revoked)
+def close_sockets_of_revoked_credentials(
+    sender, user_id: int, failure, method=None, session_keys=None, **kwargs
+) -> None:
+    events.to_user_after_commit(
+        user_id,
+        events.credentials_revoked(
+            failure=str(failure),
+            method=str(method) if method is not None else None,
+            session_keys=session_keys,
+        ),
     )
-
-
-@receiver(post_delete, sender=Message)
-def tell_room_of_deleted_message(sender, instance, origin=None, **kwargs) -> None:
-    if _deleted_directly(origin, Message):
-        group_send_after_commit(
-            room_group_name(instance.room_id),
-            {
-                "type": "message.deleted",
-                "room_id": instance.room_id,
-                "text": message_deleted_frame(message_id=instance.pk),
-            },
-        )

@@ -20,10 +20,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.middleware import QueryTokenAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from chat.close_codes import CloseCode  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from config.daphne_compat import apply_daphne_fixes  # noqa: E402
+from config.server_shims import apply_server_shims  # noqa: E402
 
-apply_daphne_fixes()  # server close codes, closing sockets, readers that never read
+apply_server_shims(
+    max_send_backlog_bytes=settings.CHAT_MAX_SEND_BACKLOG_BYTES,
+    drain_close_code=int(CloseCode.SERVICE_RESTART),
+    drain_seconds=settings.SERVER_DRAIN_SECONDS,
+    allow_untested_versions=settings.SERVER_SHIMS_ALLOW_UNTESTED,
+)
 
 
 def warn_if_single_process_layer() -> None:

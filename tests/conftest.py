@@ -3,6 +3,7 @@ import pytest
 from chat.models import Role
 
 from .factories import MembershipFactory, RoomFactory, UserFactory
+from .live import start_daphne, stop_daphne
 
 
 @pytest.fixture(autouse=True)
@@ -15,16 +16,27 @@ def _fresh_cache():
 
 @pytest.fixture
 def lobby(db):
-    """The demo's shape: alice owner, bob member, dave reader, carol outside; staff room apart."""
+    """The one cast: alice owner, bob and erin members, dave reader, carol outside; staff room
+    apart (alice's)."""
     return make_lobby()
 
 
 def make_lobby():
     """The ``lobby`` fixture's data: ``(room, {username: user})``."""
     room = RoomFactory(slug="lobby", name="Lobby")
-    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
+    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave", "erin")}
     MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
     MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
+    MembershipFactory(room=room, user=users["erin"], role=Role.MEMBER)
     MembershipFactory(room=room, user=users["dave"], role=Role.READER)
     RoomFactory(slug="staff", name="Staff", created_by=users["alice"])
     return room, users
+
+
+@pytest.fixture(scope="session")
+def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One daphne for the whole run (e2e and browser tests); tests needing other settings start
+    their own with ``start_daphne``."""
+    server = start_daphne(tmp_path_factory.mktemp("daphne"))
+    yield server
+    stop_daphne(server)

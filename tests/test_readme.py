@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.tokens import AuthFailure
+from accounts.credentials import AuthFailure
 from chat.close_codes import CloseCode, ErrorCode
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

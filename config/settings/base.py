@@ -105,6 +105,10 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:room-list"
 LOGOUT_REDIRECT_URL = "login"
+# The database engine, keeping each row's expiry date so a cookie socket closes when its session
+# expires (AuthFailure.SESSION_EXPIRED). https://docs.djangoproject.com/en/5.2/topics/http/sessions/
+SESSION_ENGINE = "accounts.sessions"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 60 * 60)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -243,8 +247,12 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
 # ABUSE LIMITS (see README "Settings")
 # ------------------------------------------------------------------------------
+# Frames per user (all their sockets, every process) per window; every frame counts, binary too.
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=10)
 CHAT_RATE_LIMIT_SECONDS = env.float("CHAT_RATE_LIMIT_SECONDS", default=10.0)
+# Accepted socket handshakes per user per window (a reconnect loop gets 1013 past it).
+CHAT_MAX_HANDSHAKES_PER_USER = env.int("CHAT_MAX_HANDSHAKES_PER_USER", default=30)
+CHAT_HANDSHAKE_WINDOW_SECONDS = env.float("CHAT_HANDSHAKE_WINDOW_SECONDS", default=60.0)
 # Frames refused in a row for rate before the socket is closed 4008.
 CHAT_FLOOD_CLOSE_AFTER = env.int("CHAT_FLOOD_CLOSE_AFTER", default=10)
 CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=10)
@@ -257,5 +265,15 @@ CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", d
 CHAT_FAILED_AUTH_WINDOW_SECONDS = env.float("CHAT_FAILED_AUTH_WINDOW_SECONDS", default=60.0)
 # Unsent bytes daphne may hold for one socket before aborting it (a client that stopped reading).
 CHAT_MAX_SEND_BACKLOG_BYTES = env.int("CHAT_MAX_SEND_BACKLOG_BYTES", default=1024 * 1024)
+# config/server_shims.py refuses to start on daphne/Twisted/autobahn/channels versions it was not
+# tested with; true turns that refusal into a warning.
+SERVER_SHIMS_ALLOW_UNTESTED = env.bool("SERVER_SHIMS_ALLOW_UNTESTED", default=False)
+# On SIGTERM/SIGINT daphne sends every socket 1012 (reconnect now) and waits this long for the
+# closing handshakes before it cancels what is left.
+SERVER_DRAIN_SECONDS = env.float("SERVER_DRAIN_SECONDS", default=2.0)
 # Redis connections the presence store may open per process; more callers wait for one.
 CHAT_PRESENCE_MAX_CONNECTIONS = env.int("CHAT_PRESENCE_MAX_CONNECTIONS", default=50)
+# With Redis: presence and per-user socket counts of a process that died without cleaning up stop
+# counting this many seconds after its last lease renewal (renewed every third of it), and its
+# users drop off the online lists, with a presence event, within one more third.
+CHAT_PRESENCE_LEASE_SECONDS = env.float("CHAT_PRESENCE_LEASE_SECONDS", default=15.0)

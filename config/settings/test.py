@@ -18,3 +18,5 @@ STATIC_ROOT = None
 # Every test client comes from 127.0.0.1: the per-address failed-handshake budget would leak
 # between tests. Tests of that budget set it themselves.
 CHAT_MAX_FAILED_AUTH_PER_ADDRESS = env.int("CHAT_MAX_FAILED_AUTH_PER_ADDRESS", default=100_000)
+# Tests reconnect the same users many times; tests of the handshake budget set it themselves.
+CHAT_MAX_HANDSHAKES_PER_USER = env.int("CHAT_MAX_HANDSHAKES_PER_USER", default=100_000)

@@ -1,7 +1,9 @@
+import asyncio
+
 import pytest
 from django.test import AsyncClient
 
-from chat.presence import ProcessSockets
+from chat.runtime import reset_runtimes, runtime
 
 from ..factories import UserFactory
 
@@ -34,8 +36,13 @@ async def test_readyz_is_503_when_the_layer_is_down(monkeypatch):
     assert response.json()["checks"]["channel_layer"] is False
 
 
-def test_open_sockets_is_staff_only(client, monkeypatch):
-    monkeypatch.setattr(ProcessSockets, "open", 7)
+def test_open_sockets_is_staff_only(client):
+    loop = asyncio.new_event_loop()  # a server loop with 7 sockets open
+
+    async def open_seven() -> None:
+        runtime().open_sockets = 7
+
+    loop.run_until_complete(open_seven())
     assert client.get("/ops/sockets/").status_code == 302  # to the admin login
     client.force_login(UserFactory(is_staff=False))
     assert client.get("/ops/sockets/").status_code == 302
@@ -43,3 +50,5 @@ def test_open_sockets_is_staff_only(client, monkeypatch):
     response = client.get("/ops/sockets/")
     assert response.status_code == 200
     assert response.json()["open_sockets"] == 7
+    loop.close()
+    reset_runtimes()

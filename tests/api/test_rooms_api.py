@@ -78,6 +78,7 @@ def test_members_may_list_members(lobby):
         "alice": "owner",
         "bob": "member",
         "dave": "reader",
+        "erin": "member",
     }
 
 

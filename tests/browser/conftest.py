@@ -19,8 +19,8 @@ from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from ..conftest import make_lobby
-from ..e2e.conftest import ROOT, LiveServer, free_port, start_daphne, stop_daphne
 from ..factories import PASSWORD
+from ..live import ROOT, LiveServer, free_port
 
 ARTIFACTS = ROOT / "test-artifacts"
 # Where Debian (apt-get install chromium) and most distributions put it; CHROMIUM_PATH wins.
@@ -87,13 +87,6 @@ def lobby(transactional_db):
     """The shared ``lobby`` data (alice owner, bob member, dave reader, carol outside), committed
     so the live daphne sees it."""
     return off_loop(make_lobby)
-
-
-@pytest.fixture(scope="package")
-def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LiveServer]:
-    server = start_daphne(tmp_path_factory.mktemp("browser-daphne"))
-    yield server
-    stop_daphne(server)
 
 
 @pytest.fixture(scope="package")

@@ -24,7 +24,7 @@ PROBE = """(url) => new Promise((resolve) => {
 })"""
 
 
-def test_non_member_gets_404_page_and_forged_socket_closes_4003(new_page, live_daphne, lobby):
+def test_non_member_gets_404_page_and_forged_socket_closes_4004(new_page, live_daphne, lobby):
     page = new_page().page
     log_in(page, "carol")
     expect(page.get_by_text("You are not a member of any room yet.")).to_be_visible()
@@ -36,7 +36,7 @@ def test_non_member_gets_404_page_and_forged_socket_closes_4003(new_page, live_d
 
     page.goto("/")
     result = page.evaluate(PROBE, f"{live_daphne.ws}/ws/rooms/lobby/")
-    assert result == {"opened": True, "code": CloseCode.FORBIDDEN}
+    assert result == {"opened": True, "code": CloseCode.ROOM_NOT_FOUND}
 
 
 def test_foreign_origin_page_cannot_ride_the_session_cookie(

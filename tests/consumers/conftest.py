@@ -8,10 +8,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.middleware import QueryTokenAuthMiddleware
-from chat import consumers
 from chat.routing import websocket_urlpatterns
+from chat.runtime import reset_runtimes
 
-from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..conftest import make_lobby
 
 # The stack below the origin check and the cookie middleware: tests put the session user in scope.
 application = QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns))
@@ -66,14 +66,11 @@ class Client:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_presence():
-    from chat.presence import ProcessSockets, reset_presence_store
-
-    reset_presence_store()
-    ProcessSockets.open = 0
-    consumers._failed_auth_buckets = None
+def _fresh_runtime():
+    """Each test starts with no sockets, no presence and full budgets, under its own settings."""
+    reset_runtimes()
     yield
-    reset_presence_store()
+    reset_runtimes()
 
 
 @pytest.fixture
@@ -93,14 +90,5 @@ async def make_client():
 
 @pytest.fixture
 async def room_with_roles(transactional_db):
-    """A room with an owner, a member, a reader, and an outsider (async-safe creation)."""
-
-    def build():
-        room = RoomFactory(slug="lobby")
-        users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave")}
-        MembershipFactory(room=room, user=users["alice"], role="owner")
-        MembershipFactory(room=room, user=users["bob"], role="member")
-        MembershipFactory(room=room, user=users["dave"], role="reader")
-        return room, users
-
-    return await sync_to_async(build)()
+    """The one cast (``make_lobby``), created from async tests."""
+    return await sync_to_async(make_lobby)()

@@ -30,7 +30,7 @@ async def test_connect_reject_close_lines_carry_fields_but_no_secrets(
     events = [(r.event, r.user_id, r.code, r.reason, r.auth) for r in records]
     assert ("connect", users["bob"].pk, None, None, "jwt") in events
     assert ("close", users["bob"].pk, 1000, None, "jwt") in events
-    assert ("reject", users["carol"].pk, 4003, "not_a_member", "session") in events
+    assert ("reject", users["carol"].pk, 4004, "not_a_member", "session") in events
     formatter = JsonFormatter("%(levelname)s %(name)s %(message)s")
     for record in records:
         line = formatter.format(record)

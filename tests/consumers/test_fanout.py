@@ -4,8 +4,8 @@ import asyncio
 
 from channels.layers import get_channel_layer
 
+from chat.events import room_group
 from chat.fanout import RoomFanout
-from chat.models import room_group_name
 
 
 class FakeSocket:
@@ -13,7 +13,7 @@ class FakeSocket:
         self.events: list[dict] = []
         self.fail = fail
 
-    async def handle_room_event(self, event: dict) -> None:
+    async def deliver(self, event: dict) -> None:
         if self.fail:
             raise RuntimeError("broken socket")
         self.events.append(event)
@@ -31,8 +31,8 @@ async def test_one_layer_delivery_reaches_every_local_socket_of_the_room():
     for socket in sockets:
         await fanout.join(1, socket)
     await fanout.join(2, elsewhere)
-    assert len(layer.groups[room_group_name(1)]) == 1  # one process channel, not three
-    await layer.group_send(room_group_name(1), {"type": "x", "room_id": 1, "text": "hi"})
+    assert len(layer.groups[room_group(1)]) == 1  # one process channel, not three
+    await layer.group_send(room_group(1), {"type": "x", "room_id": 1, "text": "hi"})
     await settle()
     assert all(s.events == [{"type": "x", "room_id": 1, "text": "hi"}] for s in sockets)
     assert elsewhere.events == []
@@ -44,7 +44,7 @@ async def test_a_failing_socket_does_not_stop_the_others(caplog):
     broken, healthy = FakeSocket(fail=True), FakeSocket()
     await fanout.join(1, broken)
     await fanout.join(1, healthy)
-    await layer.group_send(room_group_name(1), {"type": "x", "room_id": 1, "text": "hi"})
+    await layer.group_send(room_group(1), {"type": "x", "room_id": 1, "text": "hi"})
     await settle()
     assert len(healthy.events) == 1
     assert "delivery to one socket failed" in caplog.text
@@ -57,8 +57,8 @@ async def test_last_socket_leaving_unsubscribes_the_process():
     await fanout.join(7, first)
     await fanout.join(7, second)
     await fanout.leave(7, first)
-    assert fanout.channel in layer.groups.get(room_group_name(7), {})
+    assert fanout.channel in layer.groups.get(room_group(7), {})
     await fanout.leave(7, second)
-    assert fanout.channel not in layer.groups.get(room_group_name(7), {})
+    assert fanout.channel not in layer.groups.get(room_group(7), {})
     assert fanout.rooms == {}
     fanout.receiver.cancel()

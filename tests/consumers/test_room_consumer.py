@@ -25,11 +25,12 @@ async def test_unknown_room_closes_4004(make_client, room_with_roles):
     assert await client.close_code() == CloseCode.ROOM_NOT_FOUND
 
 
-async def test_non_member_closes_4003(make_client, room_with_roles):
+async def test_non_member_closes_4004_like_a_missing_room(make_client, room_with_roles):
+    """Outsiders cannot tell a room they may not see from no room (REST answers 404 alike)."""
     _, users = room_with_roles
     client = await make_client("lobby", users["carol"])
     assert await client.connect()
-    assert await client.close_code() == CloseCode.FORBIDDEN
+    assert await client.close_code() == CloseCode.ROOM_NOT_FOUND
 
 
 async def test_message_is_saved_and_broadcast_to_every_member(make_client, room_with_roles):

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Membership, Message, Role
-from chat.presence import ProcessSockets
+from chat.runtime import runtime
 
 from ..factories import MessageFactory, RoomFactory
 from ..tokens import access_token
@@ -23,11 +23,12 @@ make_message = sync_to_async(MessageFactory)
 
 async def test_member_deletes_own_message_and_room_hears_it(make_client, room_with_roles):
     room, users = room_with_roles
+    # Created before the sockets join: a message created anywhere is broadcast (chat.events).
+    message = await make_message(room=room, author=users["bob"])
     bob = await make_client("lobby", users["bob"])
     dave = await make_client("lobby", users["dave"])
     await bob.join()
     await dave.join()
-    message = await make_message(room=room, author=users["bob"])
     await bob.send({"type": "message.delete", "id": message.pk})
     for client in (bob, dave):
         assert await client.receive() == {"type": "message.deleted", "id": message.pk}
@@ -36,9 +37,10 @@ async def test_member_deletes_own_message_and_room_hears_it(make_client, room_wi
 
 async def test_member_cannot_delete_anothers_message(make_client, room_with_roles):
     room, users = room_with_roles
+    # Created before the sockets join: a message created anywhere is broadcast (chat.events).
+    message = await make_message(room=room, author=users["alice"])
     bob = await make_client("lobby", users["bob"])
     await bob.join()
-    message = await make_message(room=room, author=users["alice"])
     await bob.send({"type": "message.delete", "id": message.pk})
     assert (await bob.receive())["code"] == ErrorCode.FORBIDDEN
     assert await count_messages() == 1
@@ -46,9 +48,10 @@ async def test_member_cannot_delete_anothers_message(make_client, room_with_role
 
 async def test_reader_cannot_delete_even_own_message(make_client, room_with_roles):
     room, users = room_with_roles
+    # Created before the sockets join: a message created anywhere is broadcast (chat.events).
+    message = await make_message(room=room, author=users["dave"])
     dave = await make_client("lobby", users["dave"])
     await dave.join()
-    message = await make_message(room=room, author=users["dave"])
     await dave.send({"type": "message.delete", "id": message.pk})
     assert (await dave.receive())["code"] == ErrorCode.FORBIDDEN
     assert await count_messages() == 1
@@ -57,10 +60,11 @@ async def test_reader_cannot_delete_even_own_message(make_client, room_with_role
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.OWNER])
 async def test_admin_and_owner_delete_any_message(make_client, room_with_roles, role):
     room, users = room_with_roles
+    # Created before the sockets join: a message created anywhere is broadcast (chat.events).
+    message = await make_message(room=room, author=users["bob"])
     await sync_to_async(Membership.objects.filter(user=users["alice"]).update)(role=role)
     alice = await make_client("lobby", users["alice"])
     await alice.join()
-    message = await make_message(room=room, author=users["bob"])
     await alice.send({"type": "message.delete", "id": message.pk})
     assert (await alice.receive())["type"] == "message.deleted"
     assert await count_messages() == 0
@@ -89,6 +93,7 @@ async def test_delete_with_bad_id_is_invalid(make_client, room_with_roles, bad_i
 
 async def test_delete_from_admin_or_orm_reaches_the_room(make_client, room_with_roles):
     room, users = room_with_roles
+    # Created before the sockets join: a message created anywhere is broadcast (chat.events).
     message = await make_message(room=room, author=users["bob"])
     dave = await make_client("lobby", users["dave"])
     await dave.join()
@@ -203,12 +208,12 @@ async def test_per_process_socket_cap_closes_1013(make_client, room_with_roles, 
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     await alice.join()
-    assert ProcessSockets.open == 1
+    assert runtime().open_sockets == 1
     bob = await make_client("lobby", users["bob"])
     assert await bob.connect()
     assert await bob.close_code() == CloseCode.TRY_AGAIN_LATER
     await alice.disconnect()
-    assert ProcessSockets.open == 0
+    assert runtime().open_sockets == 0
 
 
 async def test_binary_frame_gets_unsupported_frame(make_client, room_with_roles):

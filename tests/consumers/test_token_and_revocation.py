@@ -6,9 +6,8 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 
-from accounts.middleware import AuthMethod
-from accounts.signals import revoke_user_sockets
-from accounts.tokens import AuthFailure
+from accounts.credentials import AuthFailure, AuthMethod
+from accounts.signals import revoke_credentials
 from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Membership, Role, Room
 
@@ -97,7 +96,7 @@ async def test_deactivated_user_closes_4001_everywhere(make_client, room_with_ro
         assert await client.close_code() == CloseCode.UNAUTHENTICATED
 
 
-async def test_password_change_closes_token_sockets_only(make_client, room_with_roles):
+async def test_password_change_closes_token_and_cookie_sockets(make_client, room_with_roles):
     _, users = room_with_roles
     bob_session = await make_client("lobby", users["bob"])
     bob_token = await make_client("lobby", query=await token_query(users["bob"]))
@@ -111,7 +110,8 @@ async def test_password_change_closes_token_sockets_only(make_client, room_with_
     await sync_to_async(change_password)()
     assert (await bob_token.receive())["detail"] == AuthFailure.TOKEN_REVOKED
     assert await bob_token.close_code() == CloseCode.UNAUTHENTICATED
-    assert await bob_session.nothing_received()
+    assert (await bob_session.receive())["detail"] == AuthFailure.PASSWORD_CHANGED
+    assert await bob_session.close_code() == CloseCode.UNAUTHENTICATED
 
 
 async def test_logout_closes_only_that_sessions_sockets(make_client, room_with_roles):
@@ -124,8 +124,8 @@ async def test_logout_closes_only_that_sessions_sockets(make_client, room_with_r
     )()
     await bob.join()
     await other_tab_elsewhere.join()
-    await sync_to_async(revoke_user_sockets)(
-        users["bob"].pk, AuthFailure.SESSION_ENDED, method=AuthMethod.SESSION, session_key="abc"
+    await sync_to_async(revoke_credentials)(
+        users["bob"].pk, AuthFailure.SESSION_ENDED, method=AuthMethod.SESSION, session_keys=["abc"]
     )
     assert (await bob.receive())["detail"] == AuthFailure.SESSION_ENDED
     assert await bob.close_code() == CloseCode.UNAUTHENTICATED

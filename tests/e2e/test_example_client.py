@@ -12,7 +12,7 @@ import pytest
 from chat.models import Message, Role
 
 from ..factories import PASSWORD, MembershipFactory, RoomFactory, UserFactory
-from .conftest import ROOT, start_daphne, stop_daphne
+from ..live import ROOT, start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

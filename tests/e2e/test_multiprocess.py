@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat.close_codes import CloseCode
 
 from ..factories import PASSWORD
-from .conftest import ROOT, free_port, next_frame, start_daphne, stop_daphne
+from ..live import ROOT, free_port, next_frame, start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -263,7 +263,8 @@ def presence_keys(client, prefix: str) -> dict[str, int]:
     sizes = {}
     for key in client.scan_iter(f"{prefix}:presence:*"):
         kind = client.type(key).decode()
-        sizes[key.decode()] = client.hlen(key) if kind == "hash" else client.scard(key)
+        size = {"hash": client.hlen, "set": client.scard, "zset": client.zcard}[kind]
+        sizes[key.decode()] = size(key)
     return {key: size for key, size in sizes.items() if size}
 
 

@@ -17,7 +17,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
-from .conftest import ROOT, free_port, next_frame, start_daphne, stop_daphne
+from ..live import ROOT, free_port, next_frame, start_daphne, stop_daphne
 from .test_tls import self_signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.django_db(transaction=True)]

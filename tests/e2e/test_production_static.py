@@ -6,8 +6,8 @@ import json
 import httpx
 import pytest
 
+from ..live import ROOT, start_daphne, stop_daphne
 from ..unit.test_production_settings import manage, production_env
-from .conftest import ROOT, start_daphne, stop_daphne
 
 pytestmark = pytest.mark.e2e
 

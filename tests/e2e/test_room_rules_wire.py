@@ -15,8 +15,8 @@ from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message
 
 from ..factories import PASSWORD
+from ..live import next_frame, start_daphne, stop_daphne, wait_close
 from ..tokens import access_token
-from .conftest import next_frame, start_daphne, stop_daphne, wait_close
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -203,7 +203,7 @@ def two_socket_daphne(django_db_setup, tmp_path):
 
 
 async def test_process_at_capacity_closes_1013_on_the_wire(two_socket_daphne, lobby_users):
-    """Also proves config.daphne_compat: autobahn alone would refuse to send 1013."""
+    """Also proves config.server_shims: autobahn alone would refuse to send 1013."""
     first = await connect(url_for(two_socket_daphne, lobby_users["alice"]))
     second = await connect(url_for(two_socket_daphne, lobby_users["bob"]))
     try:

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from ..live import ROOT, database_url, free_port, next_frame
 from ..tokens import access_token
-from .conftest import ROOT, database_url, free_port, next_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

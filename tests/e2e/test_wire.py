@@ -13,8 +13,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat.close_codes import CloseCode
 
 from ..factories import PASSWORD
+from ..live import login_session, next_frame
 from ..tokens import access_token, bad_tokens, unsigned_token
-from .conftest import login_session, next_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -61,10 +61,10 @@ async def test_no_cookie_closes_4001(live_daphne, lobby_users):
     assert code == CloseCode.UNAUTHENTICATED
 
 
-async def test_non_member_closes_4003(live_daphne, lobby_users):
+async def test_non_member_closes_4004_like_a_missing_room(live_daphne, lobby_users):
     headers = session_headers(live_daphne, "carol")
     assert await close_code_of(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers) == (
-        CloseCode.FORBIDDEN
+        CloseCode.ROOM_NOT_FOUND
     )
 
 

@@ -3,7 +3,6 @@ that runs after every wire test (a normal member still sends and receives; every
 message is stored exactly once; no refused message is stored; no crash and no token in the logs).
 """
 
-import asyncio
 import json
 import os
 import re
@@ -14,10 +13,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
-from chat.models import Message, Role
+from chat.models import Message
 
-from ..e2e.conftest import LiveServer, start_daphne, stop_daphne
-from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..conftest import make_lobby
+from ..live import LiveServer, next_frame, start_daphne, stop_daphne
 from ..tokens import access_token
 from .ledger import LEDGER
 
@@ -78,22 +77,8 @@ def hostile_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def cast(transactional_db):
-    """lobby: alice owner, bob and erin members, dave reader; carol belongs nowhere."""
-    room = RoomFactory(slug="lobby")
-    users = {name: UserFactory(username=name) for name in ("alice", "bob", "carol", "dave", "erin")}
-    MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
-    MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
-    MembershipFactory(room=room, user=users["erin"], role=Role.MEMBER)
-    MembershipFactory(room=room, user=users["dave"], role=Role.READER)
-    return users
-
-
-async def next_of(ws, frame_type: str, wait: float = 5) -> dict:
-    async with asyncio.timeout(wait):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == frame_type:
-                return frame
+    """The one cast's users (``make_lobby``)."""
+    return make_lobby()[1]
 
 
 class Accounting:
@@ -134,11 +119,11 @@ class Accounting:
             connect(self.url(self.users["alice"])) as alice,
             connect(self.url(self.users["bob"])) as bob,
         ):
-            await next_of(alice, "room.joined")
-            await next_of(bob, "room.joined")
+            await next_frame(alice, "room.joined")
+            await next_frame(bob, "room.joined")
             await bob.send(json.dumps({"type": "message.send", "body": body}))
-            seen_by_alice = await next_of(alice, "message.new")
-            seen_by_bob = await next_of(bob, "message.new")
+            seen_by_alice = await next_frame(alice, "message.new")
+            seen_by_bob = await next_frame(bob, "message.new")
         assert seen_by_alice == seen_by_bob
         assert seen_by_alice["body"] == body
         self.observe(seen_by_alice)

@@ -19,7 +19,7 @@ from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message, Role
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
-from .conftest import next_of
+from ..live import next_frame
 from .ledger import LEDGER
 from .rawws import OP_TEXT, RawSocket, frame
 
@@ -37,10 +37,10 @@ async def chat_round(book, sender: str, receiver: str, body: str, wait: float = 
         connect(book.url(book.users[sender]), open_timeout=wait) as tx,
         connect(book.url(book.users[receiver]), open_timeout=wait) as rx,
     ):
-        await next_of(tx, "room.joined", wait)
-        await next_of(rx, "room.joined", wait)
+        await next_frame(tx, "room.joined", wait)
+        await next_frame(rx, "room.joined", wait)
         await tx.send(send_json(body))
-        book.observe(await next_of(rx, "message.new", wait))
+        book.observe(await next_frame(rx, "message.new", wait))
     return time.monotonic() - started
 
 
@@ -125,14 +125,14 @@ async def test_database_locked_during_a_send_answers_unavailable_and_stores_noth
         connect(book.url(book.users["erin"])) as erin,
     ):
         for ws in (bob, alice, erin):
-            await next_of(ws, "room.joined")
+            await next_frame(ws, "room.joined")
         lock = sqlite3.connect(sqlite_path, timeout=1, isolation_level=None)
         try:
             lock.execute("BEGIN EXCLUSIVE")
             LEDGER.case("faults")
             started = time.monotonic()
             await bob.send(send_json("while locked"))
-            reply = await next_of(bob, "error", wait=10)
+            reply = await next_frame(bob, "error", wait=10)
             waited = time.monotonic() - started
             book.refused.add("while locked")
         finally:
@@ -141,9 +141,9 @@ async def test_database_locked_during_a_send_answers_unavailable_and_stores_noth
         assert reply["code"] == ErrorCode.UNAVAILABLE
         # The same sockets carry on once the database is back.
         await erin.send(send_json("after the lock"))
-        seen = book.observe(await next_of(alice, "message.new"))
+        seen = book.observe(await next_frame(alice, "message.new"))
         await bob.send(send_json("bob again"))
-        again = book.observe(await next_of(alice, "message.new"))
+        again = book.observe(await next_frame(alice, "message.new"))
     LEDGER.figures["db_locked_unavailable_after_seconds"] = round(waited, 2)
     assert seen["body"] == "after the lock"
     assert again["body"] == "bob again"
@@ -158,7 +158,7 @@ async def test_database_locked_during_a_send_answers_unavailable_and_stores_noth
 #   default; 1 + 2 s on the daphne below).
 # - Outgoing frames go to twisted's transport.write, which buffers in process memory without any
 #   limit (no producer is registered). A client that keeps sending a data frame now and then never
-#   gets a ping; before config/daphne_compat.py bounded the unsent backlog
+#   gets a ping; before config/server_shims.py bounded the unsent backlog
 #   (CHAT_MAX_SEND_BACKLOG_BYTES) every frame the room broadcast to it piled up in daphne's memory.
 
 PING_ARGS = ["--ping-interval", "1", "--ping-timeout", "2"]
@@ -189,14 +189,14 @@ async def big_broadcasts(book, senders: list, per_sender: int) -> int:
     body = "😀" * 3990
     sent = 0
     async with connect(book.url(book.users["alice"]), max_size=None) as alice:
-        await next_of(alice, "room.joined")
+        await next_frame(alice, "room.joined")
         for index, user in enumerate(senders):
             async with connect(book.url(user), max_size=None) as ws:
-                await next_of(ws, "room.joined")
+                await next_frame(ws, "room.joined")
                 for i in range(per_sender):
                     await ws.send(send_json(f"{index}-{i} {body}"))
                 for _ in range(per_sender):
-                    frame_data = book.observe(await next_of(alice, "message.new", wait=10))
+                    frame_data = book.observe(await next_frame(alice, "message.new", wait=10))
                     sent += len(json.dumps(frame_data))
     return sent
 
@@ -233,7 +233,7 @@ async def test_reader_that_never_reads_nor_writes_is_dropped_after_the_ping_time
 async def test_reader_that_never_reads_but_keeps_writing_is_not_buffered_without_bound(
     dedicated_daphne, accounting, flood_senders
 ):
-    """Guards config/daphne_compat.py's backlog bound (this test found the unbounded buffer)."""
+    """Guards config/server_shims.py's backlog bound (this test found the unbounded buffer)."""
     server = dedicated_daphne(args=PING_ARGS)
     book = accounting(server)
     sloth = book.users["dave"]

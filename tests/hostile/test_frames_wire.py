@@ -15,9 +15,8 @@ from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message, Role
 from chat.protocol import message_new_frame
 
-from ..e2e.conftest import wait_close
 from ..factories import MembershipFactory, RoomFactory, UserFactory
-from .conftest import next_of
+from ..live import next_frame, wait_close
 from .ledger import LEDGER
 from .rawws import OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawSocket, frame
 
@@ -83,7 +82,7 @@ HOSTILE_FRAMES = {
 async def test_hostile_frame_gets_an_error_frame_and_the_socket_stays_open(wire, name):
     text, expected = HOSTILE_FRAMES[name]
     async with connect(wire.url(wire.users["bob"]), max_size=None) as bob:
-        await next_of(bob, "room.joined")
+        await next_frame(bob, "room.joined")
         reply = await answer_to(bob, text)
         assert (reply["type"], reply.get("code")) == ("error", expected)
         # Same socket, next frame: still served.
@@ -94,7 +93,7 @@ async def test_hostile_frame_gets_an_error_frame_and_the_socket_stays_open(wire,
 
 async def test_binary_frame_is_refused_with_unsupported_frame(wire):
     async with connect(wire.url(wire.users["bob"])) as bob:
-        await next_of(bob, "room.joined")
+        await next_frame(bob, "room.joined")
         reply = await answer_to(bob, send_json("as bytes").encode())
         assert reply["code"] == ErrorCode.UNSUPPORTED_FRAME
         wire.refused.add("as bytes")
@@ -125,10 +124,10 @@ async def test_confusing_json_stores_only_what_the_protocol_defines(wire, text, 
         connect(wire.url(wire.users["bob"])) as bob,
         connect(wire.url(wire.users["alice"])) as alice,
     ):
-        await next_of(bob, "room.joined")
-        await next_of(alice, "room.joined")
+        await next_frame(bob, "room.joined")
+        await next_frame(alice, "room.joined")
         reply = wire.observe(await answer_to(bob, text))
-        seen = await next_of(alice, "message.new")
+        seen = await next_frame(alice, "message.new")
     assert reply == seen
     assert set(reply) == {"type", "id", "room", "author", "body", "created_at"}
     assert (reply["author"], reply["room"], reply["body"]) == ("bob", "lobby", stored_body)
@@ -201,7 +200,7 @@ async def test_thousands_of_tiny_frames_are_rate_limited_then_closed_4008(wire):
     burst = 3000
     bodies = [f"t{i}" for i in range(burst)]
     async with connect(wire.url(wire.users["alice"])) as alice:
-        await next_of(alice, "room.joined")
+        await next_frame(alice, "room.joined")
         raw = await raw_member(wire, wire.users["erin"])
         try:
             data = b"".join(frame(OP_TEXT, send_json(body).encode()) for body in bodies)
@@ -211,7 +210,7 @@ async def test_thousands_of_tiny_frames_are_rate_limited_then_closed_4008(wire):
             code = await asyncio.to_thread(raw.close_code, 10)
         finally:
             raw.close()
-        seen = [wire.observe(await next_of(alice, "message.new"))["body"] for _ in range(10)]
+        seen = [wire.observe(await next_frame(alice, "message.new"))["body"] for _ in range(10)]
     wire.refused.update(bodies[10:])
     assert code == CloseCode.RATE_LIMITED
     assert seen == bodies[:10]  # the bucket's burst, in order; then nothing is stored
@@ -224,7 +223,7 @@ async def test_ping_flood_is_answered_and_the_server_stays_responsive(wire):
     pings = 5000
     try:
         async with connect(wire.url(wire.users["alice"])) as alice:
-            await next_of(alice, "room.joined")
+            await next_frame(alice, "room.joined")
             data = b"".join(frame(OP_PING, str(i).encode()) for i in range(pings))
             LEDGER.case("frames", pings)
             sending = asyncio.create_task(asyncio.to_thread(raw.send, data))
@@ -243,7 +242,7 @@ async def test_ping_flood_is_answered_and_the_server_stays_responsive(wire):
 
             pongs = await asyncio.to_thread(count_pongs)
             await asyncio.to_thread(raw.send, frame(OP_TEXT, send_json("after pings").encode()))
-            after = await next_of(alice, "message.new")
+            after = await next_frame(alice, "message.new")
             wire.observe(after)
     finally:
         raw.close()
@@ -263,14 +262,14 @@ async def test_fragmented_message_is_reassembled_with_pings_between_fragments(wi
     pieces = [data[i : i + 7] for i in range(0, len(data), 7)]
     try:
         async with connect(wire.url(wire.users["alice"])) as alice:
-            await next_of(alice, "room.joined")
+            await next_frame(alice, "room.joined")
             LEDGER.case("frames", len(pieces))
             wire_bytes = frame(OP_TEXT, pieces[0], fin=False)
             for index, piece in enumerate(pieces[1:], start=1):
                 wire_bytes += frame(OP_PING, b"mid")
                 wire_bytes += frame(OP_CONT, piece, fin=index == len(pieces) - 1)
             await asyncio.to_thread(raw.send, wire_bytes)
-            seen = wire.observe(await next_of(alice, "message.new"))
+            seen = wire.observe(await next_frame(alice, "message.new"))
     finally:
         raw.close()
     assert (seen["author"], seen["body"]) == ("erin", body)
@@ -306,8 +305,8 @@ async def test_xss_bodies_and_usernames_are_stored_and_broadcast_verbatim(wire):
         connect(wire.url(xss_user)) as sender,
         connect(wire.url(wire.users["alice"])) as alice,
     ):
-        await next_of(sender, "room.joined")
-        await next_of(alice, "room.joined")
+        await next_frame(sender, "room.joined")
+        await next_frame(alice, "room.joined")
         for payload in XSS:
             LEDGER.case("xss")
             await sender.send(send_json(payload))

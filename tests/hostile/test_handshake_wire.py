@@ -12,12 +12,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from accounts.tokens import AuthFailure
+from accounts.credentials import AuthFailure
 from chat.close_codes import CloseCode
 
-from ..e2e.conftest import login_session
 from ..factories import PASSWORD
-from .conftest import next_of
+from ..live import login_session, next_frame
 from .ledger import LEDGER
 from .rawws import RawSocket
 
@@ -100,9 +99,9 @@ async def test_good_token_with_another_users_cookie_is_the_tokens_user(wire):
         origin=wire.server.http,
         additional_headers={"Cookie": f"sessionid={cookie}"},
     ) as ws:
-        joined = await next_of(ws, "room.joined")
+        joined = await next_frame(ws, "room.joined")
         await ws.send(json.dumps({"type": "message.send", "body": "who am i"}))
-        frame = wire.observe(await next_of(ws, "message.new"))
+        frame = wire.observe(await next_frame(ws, "message.new"))
     assert joined["role"] == "member"  # alice is the owner
     assert frame["author"] == "bob"
 
@@ -256,10 +255,10 @@ async def test_slowloris_handshakes_do_not_stop_real_users(wire):
                 connect(wire.url(wire.users["alice"]), open_timeout=2) as alice,
                 connect(wire.url(wire.users["erin"]), open_timeout=2) as erin,
             ):
-                await next_of(alice, "room.joined", wait=2)
-                await next_of(erin, "room.joined", wait=2)
+                await next_frame(alice, "room.joined", wait=2)
+                await next_frame(erin, "room.joined", wait=2)
                 await erin.send(json.dumps({"type": "message.send", "body": "still here"}))
-                wire.observe(await next_of(alice, "message.new", wait=2))
+                wire.observe(await next_frame(alice, "message.new", wait=2))
             latencies.append(time.monotonic() - started)
             await asyncio.sleep(0.5)
     finally:

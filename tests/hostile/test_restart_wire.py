@@ -19,8 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chat.models import Message, Role
 
-from ..e2e.conftest import start_daphne, stop_daphne
 from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..live import start_daphne, stop_daphne
 from ..tokens import access_token
 from .clients import FollowingClient
 from .ledger import LEDGER

@@ -24,8 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat.models import Membership, Message, Role, Room
 
-from ..e2e.conftest import login_session, start_daphne, stop_daphne
 from ..factories import PASSWORD, UserFactory
+from ..live import login_session, start_daphne, stop_daphne
 from ..tokens import access_token
 from .conftest import count_crashes
 from .ledger import LEDGER

@@ -16,12 +16,13 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from accounts.tokens import AuthFailure, TokenRejected, decode_access_token, user_for_access_token
+from accounts.credentials import AuthFailure
+from accounts.tokens import TokenRejected, decode_access_token, user_for_access_token
 from chat.close_codes import CloseCode, ErrorCode
 
 from ..factories import UserFactory
+from ..live import next_frame
 from ..tokens import access_token, expired_token, foreign_key_token, refresh_token, unsigned_token
-from .conftest import next_of
 from .forge import PUBLIC_KEY_LOOKALIKE, forge, payload_for, server_key, tampered_user_id
 from .ledger import LEDGER
 
@@ -146,9 +147,9 @@ WIRE_SUBSET = [
 async def refused_class(url: str, **kwargs) -> tuple[str, int]:
     """Connect, read the auth_failed frame, return (its class, the close code)."""
     async with connect(url, **kwargs) as ws:
-        frame = await next_of(ws, "error")
+        frame = await next_frame(ws, "error")
         with contextlib.suppress(ConnectionClosed):
-            await next_of(ws, "never", wait=3)
+            await next_frame(ws, "never", wait=3)
     assert frame["code"] == ErrorCode.AUTH_FAILED
     return frame["detail"], ws.close_code
 

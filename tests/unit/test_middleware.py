@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.credentials import AuthFailure
 from accounts.middleware import (
     MAX_QUERY_STRING_BYTES,
     AuthMethod,
@@ -10,7 +11,6 @@ from accounts.middleware import (
     origin_allowed,
     query_token_values,
 )
-from accounts.tokens import AuthFailure
 
 from ..factories import UserFactory
 from ..tokens import access_token, bad_tokens, unsigned_token

@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from chat.events import room_group
 from chat.models import Role, Room
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
@@ -35,10 +36,10 @@ def test_unknown_role_is_refused_by_the_database():
 
 def test_group_name_is_stable_across_slug_changes():
     room = RoomFactory()
-    before = room.group_name
+    before = room_group(room.pk)
     room.slug = "renamed"
     room.save()
-    assert room.group_name == before
+    assert room_group(Room.objects.get(slug="renamed").pk) == before
 
 
 def test_roles_are_the_four_documented():

@@ -1,0 +1,121 @@
+"""The event contract between whatever changes chat data and the open sockets.
+
+Every fact a socket must hear is built here and sent to a group named here. Facts about a room go
+to the room's group (one delivery per server process, spread to its sockets by ``chat.fanout``);
+facts about one user go to that user's group (each of their sockets, in every room). Writes from
+any code path (a socket, the REST API, the admin, the shell, a worker) reach ``chat.signals``,
+which call the ``*_after_commit`` senders: a socket never hears of a change that was rolled back,
+and never hears of one twice.
+
+A socket handles each event in the method channels names after its type (``message.new`` ->
+``message_new``); ``chat.consumers.RoomConsumer`` has one per type below.
+"""
+
+import logging
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from . import protocol
+
+logger = logging.getLogger("chat.events")
+
+
+def room_group(room_id: int) -> str:
+    """The group of a room's server processes; by id so a slug change cannot split it."""
+    return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    """The group of every open socket of one user."""
+    return f"user.{user_id}"
+
+
+# Room events: serialized once at the source, sent as-is to every socket of the room. ----------
+
+
+def message_new(message) -> dict:
+    """A stored message; ``message.room`` and ``message.author`` are read, so pass them loaded."""
+    return _room_event(
+        "message.new",
+        message.room_id,
+        protocol.message_new_frame(
+            message_id=message.pk,
+            room=message.room.slug,
+            author=message.author.get_username(),
+            body=message.body,
+            created_at=message.created_at,
+        ),
+    )
+
+
+def message_deleted(*, room_id: int, message_id: int) -> dict:
+    return _room_event(
+        "message.deleted", room_id, protocol.message_deleted_frame(message_id=message_id)
+    )
+
+
+def presence_changed(*, room_id: int, username: str, status: str, online: list[str]) -> dict:
+    return _room_event(
+        "presence.changed",
+        room_id,
+        protocol.presence_frame(user=username, status=status, online=online),
+    )
+
+
+def room_deleted(*, room_id: int) -> dict:
+    """Every socket of the room closes 4004."""
+    return {"type": "room.deleted", "room_id": room_id, "at": time.time()}
+
+
+def _room_event(event_type: str, room_id: int, text: str) -> dict:
+    # "at": when the fact happened, for the broadcast-latency metric at delivery.
+    return {"type": event_type, "room_id": room_id, "text": text, "at": time.time()}
+
+
+# User events: one user's sockets decide for themselves. ---------------------------------------
+
+
+def membership_changed(*, room_id: int, user_id: int, role: str | None) -> dict:
+    """The user's role in one room changed (``None``: removed); their sockets there re-check."""
+    return {"type": "membership.changed", "room_id": room_id, "user_id": user_id, "role": role}
+
+
+def credentials_revoked(
+    *, failure: str, method: str | None = None, session_keys: list[str] | None = None
+) -> dict:
+    """The user's credentials ended; sockets of ``method`` (any when None) holding one of
+    ``session_keys`` (any when None) close 4001 with ``failure`` as the reason."""
+    return {
+        "type": "auth.revoked",
+        "failure": failure,
+        "method": method,
+        "session_keys": session_keys,
+    }
+
+
+# Sending. --------------------------------------------------------------------------------------
+
+
+def to_room_after_commit(room_id: int, event: dict) -> None:
+    _send_after_commit(room_group(room_id), event)
+
+
+def to_user_after_commit(user_id: int, event: dict) -> None:
+    _send_after_commit(user_group(user_id), event)
+
+
+async def to_room(room_id: int, event: dict) -> None:
+    """From async code that changed no database row (presence)."""
+    await get_channel_layer().group_send(room_group(room_id), event)
+
+
+def _send_after_commit(group: str, event: dict) -> None:
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(group, event)
+
+    # robust: a channel layer outage must not turn a committed write into an error for the
+    # writer (a REST 500, a failed admin save); it is logged, and reconnecting clients catch up.
+    transaction.on_commit(send, robust=True)

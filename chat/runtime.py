@@ -1,0 +1,127 @@
+"""This process's live state, in one object per event loop.
+
+daphne (and uvicorn) run one event loop per process, so in production there is one ``Runtime``
+per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
+them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
+count, the presence store, the room fan-out, and the budgets (messages and handshakes per user,
+failed handshakes per client address). With ``REDIS_URL`` the presence store and the budgets live
+in Redis, shared by every process; without it, in this process's memory (the single-process
+default, like the in-memory channel layer). A closed loop's runtime goes with it (the registry
+holds loops weakly).
+"""
+
+import asyncio
+import weakref
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from . import events
+from .fanout import RoomFanout
+from .presence import LocalSocket, MemoryPresence, RedisPresence
+from .ratelimit import MemoryBudget, RedisBudget
+
+
+class Runtime:
+    """Made from the settings in force when the loop first needs it."""
+
+    def __init__(self) -> None:
+        self.open_sockets = 0
+        self.fanout = RoomFanout()
+        limits = {
+            "messages": (settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS),
+            "handshakes": (
+                settings.CHAT_MAX_HANDSHAKES_PER_USER,
+                settings.CHAT_HANDSHAKE_WINDOW_SECONDS,
+            ),
+            "failed_auth": (
+                settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS,
+                settings.CHAT_FAILED_AUTH_WINDOW_SECONDS,
+            ),
+        }
+        if settings.REDIS_URL:
+            client = _redis_client()
+            # Same prefix as the channel layer: deployments sharing a Redis never mix.
+            prefix = settings.CHANNEL_LAYER_PREFIX
+            self.presence = RedisPresence(
+                client,
+                prefix=f"{prefix}:presence",
+                lease_seconds=settings.CHAT_PRESENCE_LEASE_SECONDS,
+                announce_offline=self._announce_offline,
+                local_sockets=self._local_sockets,
+            )
+            budgets = {
+                name: RedisBudget(
+                    client, prefix=f"{prefix}:budget:{name}", capacity=count, per_seconds=window
+                )
+                for name, (count, window) in limits.items()
+            }
+        else:
+            self.presence = MemoryPresence()
+            budgets = {
+                name: MemoryBudget(count, window) for name, (count, window) in limits.items()
+            }
+        self.message_budget = budgets["messages"]
+        """Frames per user, across all their sockets (reconnecting never refills it)."""
+        self.handshake_budget = budgets["handshakes"]
+        """Accepted handshakes per user: a reconnect loop cannot amplify presence broadcasts."""
+        self.failed_auth_budget = budgets["failed_auth"]
+        """Handshakes without a valid credential per client address."""
+
+    async def _announce_offline(self, room_id: int, usernames: list[str], online: list[str]):
+        """The sockets of a process that died went offline (chat.presence reaped them)."""
+        for username in usernames:
+            await events.to_room(
+                room_id,
+                events.presence_changed(
+                    room_id=room_id, username=username, status="offline", online=online
+                ),
+            )
+
+    def _local_sockets(self) -> Iterator[LocalSocket]:
+        for room_id, sockets in self.fanout.rooms.items():
+            for socket in sockets:
+                yield LocalSocket(
+                    room_id=room_id,
+                    username=socket.user.get_username(),
+                    user_id=socket.user.pk,
+                    channel=socket.channel_name,
+                )
+
+
+def _redis_client():
+    import redis.asyncio as redis
+
+    # Blocking: under a crowd of simultaneous closes, wait for a connection instead of failing
+    # (a failed presence leave would leave stale presence behind).
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
+        timeout=settings.CHAT_LAYER_TIMEOUT,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+_runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def runtime() -> Runtime:
+    """The running event loop's runtime (call from async code)."""
+    loop = asyncio.get_running_loop()
+    current = _runtimes.get(loop)
+    if current is None:
+        current = _runtimes[loop] = Runtime()
+    return current
+
+
+def open_sockets_in_process() -> int:
+    """For operators and metrics; callable from any thread."""
+    return sum(each.open_sockets for each in list(_runtimes.values()))
+
+
+def reset_runtimes() -> None:
+    """Forget every loop's state (tests change settings between runs)."""
+    _runtimes.clear()

@@ -1,0 +1,258 @@
+"""Every patch this project makes to third-party server internals, in one place.
+
+Each was written for, and is tested against, the versions in ``WRITTEN_FOR``. At startup
+``apply_server_shims()`` refuses other major.minor versions with a clear error (or, when told to
+allow untested versions, warns), and checks that the private fields the shims read still exist,
+so an upgrade can never make one silently stop working. ``tests/unit/test_server_shims.py`` tests
+each shim on a fake transport; ``tests/e2e`` and ``tests/hostile`` test them on the wire.
+
+daphne's WebSocket protocol:
+
+1. Server close codes. daphne hands an ASGI ``websocket.close`` code to autobahn's
+   ``sendClose()``, which accepts only a plain ``int`` 1000 or 3000-4999 and raises for anything
+   else, so a close with 1009 (message too big), 1011 (internal error), 1012 (service restart)
+   or 1013 (try again later), or with an ``IntEnum`` member, crashed inside daphne. RFC 6455 and
+   the ASGI spec allow them; autobahn's lower-level ``sendCloseFrame()`` sends them unchanged.
+2. Sends to a closing socket. Between a client's close frame and the application hearing
+   ``websocket.disconnect``, a broadcast can still be sent to the socket; autobahn raises
+   ``Disconnected`` for it. Such a frame has nowhere to go, so it is dropped quietly.
+3. Readers that never read. Outgoing frames wait in Twisted's write buffer, which has no bound:
+   a client that keeps its socket open but stops reading would make the server hold every
+   broadcast for it. Past ``max_send_backlog_bytes`` of unsent data the connection is aborted
+   (a close frame could never reach a reader that does not read; the client sees 1006).
+
+daphne's server:
+
+4. Graceful drain. On SIGTERM or SIGINT daphne cancels every application at once, so clients
+   see 1006 (abnormal closure) and cannot tell a deploy from a crash, and a request whose sync
+   code waits on the event loop (a broadcast after a REST write) can be left waiting on a loop
+   that has stopped, so the process never exits. Before that, the server now stops listening,
+   sends every open socket ``drain_close_code`` (1012, service restart: "reconnect now") and
+   waits up to ``drain_seconds`` for every application instance (sockets closing, requests in
+   flight) to finish.
+
+channels' consumer dispatch:
+
+5. ``dispatch_to_handler()`` is channels' ``AsyncConsumer.dispatch`` minus its
+   ``aclose_old_connections()`` before every handler: that is a thread-pool hop per received
+   frame and per delivered event. A consumer that reaches the ORM only through
+   ``database_sync_to_async`` (which closes stale connections itself) does not need it.
+"""
+
+import logging
+from importlib import metadata
+
+from channels.consumer import get_handler_name
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger("config.server_shims")
+
+# distribution -> the major.minor these shims were written for and tested against.
+WRITTEN_FOR = {"daphne": "4.2", "autobahn": "26.10", "Twisted": "26.10", "channels": "4.3"}
+
+# Close codes autobahn's sendClose() refuses and RFC 6455 lets a server send.
+SERVER_CLOSE_CODES = frozenset({1001, 1008, 1009, 1011, 1012, 1013})
+
+
+class ServerShimError(ImproperlyConfigured):
+    """The installed server is not the one the shims were written for."""
+
+
+def installed_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in WRITTEN_FOR:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def version_problems(installed: dict[str, str | None]) -> list[str]:
+    """One sentence per installed distribution whose major.minor is not in ``WRITTEN_FOR``."""
+    problems = []
+    for name, wanted in WRITTEN_FOR.items():
+        found = installed.get(name)
+        if found is not None and ".".join(found.split(".")[:2]) != wanted:
+            problems.append(f"{name} {found} (written for {wanted}.x)")
+    return problems
+
+
+def check_versions(installed: dict[str, str | None], *, allow_untested: bool) -> None:
+    problems = version_problems(installed)
+    if not problems:
+        return
+    untested = ", ".join(problems)
+    message = (
+        f"config/server_shims.py patches server internals and was not tested with {untested}. "
+        "Read that module, run tests/e2e and tests/hostile against the new versions, then "
+        "bump WRITTEN_FOR (or start anyway with SERVER_SHIMS_ALLOW_UNTESTED=true)."
+    )
+    if not allow_untested:
+        raise ServerShimError(message)
+    logger.warning(message)
+
+
+# daphne ---------------------------------------------------------------------------------------
+
+
+def unsent_bytes(transport) -> int:
+    """Bytes queued in a Twisted transport and not yet written to the kernel."""
+    # A TLS wrapper has no buffer of its own: it sits on a TCP transport that holds the
+    # encrypted backlog. _check_twisted_fields() makes sure TCP transports still have both.
+    buffered = len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
+    lower = getattr(transport, "transport", None)
+    return buffered + (unsent_bytes(lower) if lower is not None and lower is not transport else 0)
+
+
+def _check_twisted_fields() -> None:
+    from twisted.internet.abstract import FileDescriptor
+
+    probe = FileDescriptor(reactor=object())
+    if not (hasattr(probe, "dataBuffer") and hasattr(probe, "_tempDataLen")):
+        raise ServerShimError(
+            "Twisted's FileDescriptor no longer has dataBuffer/_tempDataLen: the unsent-backlog "
+            "bound in config/server_shims.py cannot work. Update unsent_bytes()."
+        )
+
+
+def server_close(protocol, original, code=None) -> None:
+    """Shim 1: any RFC 6455 server code, IntEnum members included."""
+    code = None if code is None else int(code)
+    if code in SERVER_CLOSE_CODES:
+        protocol.sendCloseFrame(code=code, isReply=False)
+    else:
+        original(protocol, code=code)
+
+
+def server_send(protocol, original, content, binary: bool, *, max_backlog: int) -> None:
+    """Shims 2 and 3: drop frames for closing sockets, abort readers that never read."""
+    if protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED):
+        return
+    if unsent_bytes(protocol.transport) > max_backlog:
+        logger.warning(
+            "socket aborted: unsent backlog over %s bytes (client not reading) ip=%s",
+            max_backlog,
+            protocol.client_addr[0] if protocol.client_addr else None,
+        )
+        protocol.dropConnection(abort=True)
+        return
+    original(protocol, content, binary)
+
+
+def open_websockets(connections) -> list:
+    from daphne.ws_protocol import WebSocketProtocol
+
+    return [
+        protocol
+        for protocol in connections
+        if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN
+    ]
+
+
+def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock, call_later):
+    """Shim 4: stop listening, close every open socket with ``close_code``, wait for every
+    application instance to finish (at most ``grace_seconds``), then let daphne cancel what is
+    left. Returns what daphne's shutdown trigger waits on."""
+    from twisted.internet import defer
+
+    for port in getattr(server, "drain_ports", ()):
+        port.stopListening()
+    sockets = open_websockets(server.connections)
+    for protocol in sockets:
+        protocol.sendCloseFrame(code=close_code, isReply=False)
+    if sockets:
+        logger.info("draining: sent %s to %s open sockets", close_code, len(sockets))
+    running = [
+        details["application_instance"]
+        for details in server.connections.values()
+        if details.get("application_instance") is not None
+    ]
+    done, deadline = defer.Deferred(), clock() + grace_seconds
+
+    def check() -> None:
+        if clock() >= deadline or all(instance.done() for instance in running):
+            done.callback(None)
+        else:
+            call_later(0.05, check)
+
+    check()
+    done.addCallback(lambda _: original_kill(server))
+    return done
+
+
+def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None:
+    import time
+
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    original_kill, original_listen_success = Server.kill_all_applications, Server.listen_success
+
+    def remember_port(self, port):
+        if not hasattr(self, "drain_ports"):
+            self.drain_ports = []
+        self.drain_ports.append(port)
+        return original_listen_success(self, port)
+
+    def drain_then_kill(self):
+        return drain(
+            self,
+            original_kill,
+            close_code=drain_close_code,
+            grace_seconds=drain_seconds,
+            clock=time.monotonic,
+            call_later=reactor.callLater,
+        )
+
+    Server.listen_success = remember_port
+    Server.kill_all_applications = drain_then_kill
+
+
+def _patch_daphne(
+    max_send_backlog_bytes: int, *, drain_close_code: int, drain_seconds: float
+) -> None:
+    try:
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # served by another ASGI server
+        return
+    if getattr(WebSocketProtocol, "server_shims_applied", False):
+        return
+    _check_twisted_fields()
+    _patch_daphne_server(drain_close_code=drain_close_code, drain_seconds=drain_seconds)
+    original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
+
+    def patched_close(self, code=None):
+        server_close(self, original_close, code)
+
+    def patched_send(self, content, binary=False):
+        server_send(self, original_send, content, binary, max_backlog=max_send_backlog_bytes)
+
+    WebSocketProtocol.serverClose = patched_close
+    WebSocketProtocol.serverSend = patched_send
+    WebSocketProtocol.server_shims_applied = True
+
+
+# channels -------------------------------------------------------------------------------------
+
+
+async def dispatch_to_handler(consumer, message: dict) -> None:
+    """Shim 5: channels' dispatch without the per-message connection cleanup."""
+    handler = getattr(consumer, get_handler_name(message), None)
+    if handler is None:
+        raise ValueError(f"No handler for message type {message['type']}")
+    await handler(message)
+
+
+def apply_server_shims(
+    *,
+    max_send_backlog_bytes: int,
+    drain_close_code: int,
+    drain_seconds: float,
+    allow_untested_versions: bool,
+) -> None:
+    """Called once per process from ``config/asgi.py``."""
+    check_versions(installed_versions(), allow_untested=allow_untested_versions)
+    _patch_daphne(
+        max_send_backlog_bytes, drain_close_code=drain_close_code, drain_seconds=drain_seconds
+    )

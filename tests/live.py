@@ -1,0 +1,135 @@
+"""Live-server helpers: a real daphne process on a free loopback port, sharing the test database
+with this process, and the client-side helpers every wire test uses.
+
+Tests create data with factories under ``transactional_db`` (committed, so daphne sees it).
+"""
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.db import connection
+from websockets.exceptions import ConnectionClosed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the *test* database this pytest process uses."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@dataclass
+class LiveServer:
+    port: int
+    process: subprocess.Popen
+    access_log: Path
+    app_log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.access_log.read_text() + self.app_log.read_text()
+
+
+def start_daphne(
+    tmp_dir: Path, extra_env: dict | None = None, args: list | None = None, port: int | None = None
+):
+    port = port or free_port()
+    access_log, app_log = tmp_dir / f"access-{port}.log", tmp_dir / f"app-{port}.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    command = [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "--access-log", str(access_log), "--websocket-max-message-size", "1048576",
+        *(args or []), "config.asgi:application",
+    ]  # fmt: skip
+    with app_log.open("a") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = LiveServer(port, process, access_log, app_log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{app_log.read_text()}")
+        try:
+            if httpx.get(f"{server.http}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"daphne did not start:\n{app_log.read_text()}")
+
+
+def stop_daphne(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+async def next_frame(ws, frame_type: str = "message.new", wait: float = 5) -> dict:
+    """The next frame of ``frame_type``, skipping room.joined and presence chatter."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == frame_type:
+                return frame
+
+
+async def wait_close(ws, wait: float = 5) -> tuple[int, float]:
+    """Read until the server closes; the close code and when it arrived."""
+    try:
+        async with asyncio.timeout(wait):
+            async for _ in ws:
+                pass
+    except ConnectionClosed:
+        pass
+    return ws.close_code, time.monotonic()
+
+
+def login_session(server: LiveServer, username: str, password: str) -> httpx.Client:
+    """Log in through the real login form, CSRF token included; returns the client with cookies."""
+    client = httpx.Client(base_url=server.http, follow_redirects=False)
+    page = client.get("/accounts/login/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+    )
+    assert response.status_code == 302, response.text
+    assert "sessionid" in client.cookies
+    return client

@@ -1,0 +1,121 @@
+"""chat.presence on a real Redis, two stores standing for two server processes: a process that
+dies without cleaning up stops counting once its lease runs out, and is reaped with an event."""
+
+import asyncio
+import os
+import secrets
+
+import pytest
+import redis.asyncio as redis
+
+from chat.presence import LocalSocket, RedisPresence
+
+pytestmark = pytest.mark.services
+
+REDIS_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379") + "/0"
+LEASE = 0.6
+
+
+@pytest.fixture
+async def client():
+    connection = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await connection.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis unreachable at {REDIS_URL}: {error} (required when CI=true)")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    prefix = f"presence-test-{secrets.token_hex(4)}"
+    yield connection, prefix
+    keys = [key async for key in connection.scan_iter(f"{prefix}*")]
+    if keys:
+        await connection.delete(*keys)
+    await connection.aclose()
+
+
+@pytest.fixture
+async def make_process(client):
+    made = []
+
+    def make():
+        made.append(Process(*client))
+        return made[-1]
+
+    yield make
+    for process in made:
+        if process.store.keeper is not None:
+            process.store.keeper.cancel()
+
+
+class Process:
+    """One server process's presence store, with what it announced and the sockets it holds."""
+
+    def __init__(self, client, prefix: str) -> None:
+        self.announced: list[tuple[int, list[str], list[str]]] = []
+        self.sockets: list[LocalSocket] = []
+        self.store = RedisPresence(
+            client, prefix=prefix, lease_seconds=LEASE,
+            announce_offline=self.announce, local_sockets=lambda: self.sockets,
+        )  # fmt: skip
+
+    async def announce(self, room_id, usernames, online) -> None:
+        self.announced.append((room_id, usernames, online))
+
+    async def connect(self, room_id: int, username: str, user_id: int) -> int:
+        channel = f"{self.store.process}!{len(self.sockets)}"
+        count = await self.store.add_user_socket(user_id=user_id, channel=channel)
+        await self.store.join(room_id=room_id, username=username)
+        self.sockets.append(LocalSocket(room_id, username, user_id, channel))
+        return count
+
+    def crash(self) -> None:
+        """SIGKILL: the lease is no longer renewed, nothing is cleaned up."""
+        self.store.keeper.cancel()
+
+
+async def test_a_crashed_processes_sockets_stop_counting_after_its_lease(client, make_process):
+    dying, survivor = make_process(), make_process()
+    for _ in range(3):
+        await dying.connect(room_id=1, username="bob", user_id=2)
+    assert await survivor.connect(room_id=1, username="alice", user_id=1) == 1
+    dying.crash()
+    await asyncio.sleep(LEASE + 0.2)
+    # The cap counts only live processes' sockets: bob can connect again at once.
+    assert await survivor.connect(room_id=1, username="bob", user_id=2) == 1
+    change = await survivor.store.join(room_id=1, username="carol")
+    assert change.online == ["alice", "bob", "carol"]  # bob: his new socket, not the dead ones
+
+
+async def test_a_crashed_process_is_reaped_and_its_rooms_told(client, make_process):
+    dying, survivor = make_process(), make_process()
+    await dying.connect(room_id=1, username="bob", user_id=2)
+    await dying.connect(room_id=2, username="bob", user_id=2)
+    await survivor.connect(room_id=1, username="alice", user_id=1)
+    dying.crash()
+    await asyncio.sleep(LEASE + LEASE / 3 + 0.3)  # the lease, then the survivor's next renewal
+    assert sorted(survivor.announced) == [(1, ["bob"], ["alice"]), (2, ["bob"], [])]
+    connection, prefix = client
+    assert not await connection.exists(f"{prefix}:proc:{dying.store.process}:rooms")
+    assert await connection.zscore(f"{prefix}:procs", dying.store.process) is None
+
+
+async def test_a_user_online_elsewhere_is_not_announced_offline(client, make_process):
+    dying, survivor = make_process(), make_process()
+    await dying.connect(room_id=1, username="bob", user_id=2)
+    await survivor.connect(room_id=1, username="bob", user_id=2)
+    dying.crash()
+    await asyncio.sleep(LEASE + LEASE / 3 + 0.3)
+    assert survivor.announced == []
+    assert (await survivor.store.join(room_id=1, username="alice")).online == ["alice", "bob"]
+
+
+async def test_a_stalled_process_writes_its_sockets_back_after_a_reap(client, make_process):
+    stalled, other = make_process(), make_process()
+    await stalled.connect(room_id=1, username="bob", user_id=2)
+    stalled.crash()  # stalls past its lease
+    await asyncio.sleep(LEASE + 0.1)
+    await other.store.reap()
+    assert other.announced == [(1, ["bob"], [])]
+    await stalled.store.renew()  # it wakes up, finds itself reaped, writes back
+    assert (await other.store.join(room_id=1, username="alice")).online == ["alice", "bob"]
+    assert await other.store.add_user_socket(user_id=2, channel="elsewhere") == 2

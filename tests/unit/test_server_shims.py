@@ -1,0 +1,186 @@
+"""config.server_shims on fakes: version guard, close codes, closing sockets, backlog bound."""
+
+import logging
+
+import pytest
+
+from chat.close_codes import CloseCode
+from config import server_shims
+from config.server_shims import (
+    WRITTEN_FOR,
+    ServerShimError,
+    check_versions,
+    server_close,
+    server_send,
+    unsent_bytes,
+    version_problems,
+)
+
+TESTED = {name: f"{version}.1" for name, version in WRITTEN_FOR.items()}
+
+
+def test_installed_versions_are_the_tested_ones():
+    assert version_problems(server_shims.installed_versions()) == []
+
+
+def test_unknown_server_version_is_refused_clearly():
+    with pytest.raises(ServerShimError, match=r"daphne 4\.3\.0 \(written for 4\.2\.x\)"):
+        check_versions({**TESTED, "daphne": "4.3.0"}, allow_untested=False)
+
+
+def test_allowing_untested_versions_warns_instead(caplog):
+    with caplog.at_level(logging.WARNING, logger="config.server_shims"):
+        check_versions({**TESTED, "Twisted": "27.1.0"}, allow_untested=True)
+    assert "Twisted 27.1.0" in caplog.text
+
+
+def test_patch_versions_and_absent_servers_are_fine():
+    check_versions({**TESTED, "daphne": "4.2.9", "autobahn": None}, allow_untested=False)
+
+
+class FakeTransport:
+    def __init__(self, buffered: int = 0, lower=None) -> None:
+        self.dataBuffer = b"x" * buffered
+        self._tempDataLen = 0
+        if lower is not None:
+            self.transport = lower
+
+
+class FakeProtocol:
+    STATE_OPEN, STATE_CLOSING, STATE_CLOSED = 1, 2, 3
+
+    def __init__(self, transport=None, state: int = 1) -> None:
+        self.transport = transport or FakeTransport()
+        self.state = state
+        self.client_addr = ("127.0.0.1", 1234)
+        self.calls: list = []
+
+    def sendCloseFrame(self, code, isReply):
+        self.calls.append(("close_frame", code))
+
+    def dropConnection(self, abort):
+        self.calls.append(("drop", abort))
+
+
+def original_close(protocol, code=None):
+    protocol.calls.append(("close", code))
+
+
+def original_send(protocol, content, binary):
+    protocol.calls.append(("send", content))
+
+
+@pytest.mark.parametrize("code", [1009, 1011, 1012, 1013, CloseCode.TRY_AGAIN_LATER])
+def test_server_codes_autobahn_refuses_go_out_as_close_frames(code):
+    protocol = FakeProtocol()
+    server_close(protocol, original_close, code)
+    assert protocol.calls == [("close_frame", int(code))]
+    assert type(protocol.calls[0][1]) is int
+
+
+def test_application_codes_go_through_daphne_as_plain_ints():
+    protocol = FakeProtocol()
+    server_close(protocol, original_close, CloseCode.UNAUTHENTICATED)
+    assert protocol.calls == [("close", 4001)]
+    assert type(protocol.calls[0][1]) is int
+
+
+@pytest.mark.parametrize("state", [FakeProtocol.STATE_CLOSING, FakeProtocol.STATE_CLOSED])
+def test_sends_to_a_closing_socket_are_dropped(state):
+    protocol = FakeProtocol(state=state)
+    server_send(protocol, original_send, "hi", False, max_backlog=100)
+    assert protocol.calls == []
+
+
+def test_a_reader_that_never_reads_is_aborted_past_the_backlog():
+    protocol = FakeProtocol(FakeTransport(buffered=101))
+    server_send(protocol, original_send, "hi", False, max_backlog=100)
+    assert protocol.calls == [("drop", True)]
+
+
+def test_a_reader_within_the_backlog_gets_the_frame():
+    protocol = FakeProtocol(FakeTransport(buffered=100))
+    server_send(protocol, original_send, "hi", False, max_backlog=100)
+    assert protocol.calls == [("send", "hi")]
+
+
+def test_tls_backlog_counts_the_tcp_transport_below():
+    class TLSWrapper:  # no buffer of its own
+        def __init__(self, lower) -> None:
+            self.transport = lower
+
+    assert unsent_bytes(TLSWrapper(FakeTransport(buffered=42))) == 42
+
+
+class FakeInstance:
+    finished = False
+
+    def done(self) -> bool:
+        return self.finished
+
+
+class FakeServer:
+    def __init__(self, connections) -> None:
+        self.connections = {c: {"application_instance": FakeInstance()} for c in connections}
+        self.drain_ports = [FakePort()]
+        self.killed = False
+
+
+class FakePort:
+    listening = True
+
+    def stopListening(self):
+        self.listening = False
+
+
+def kill(server):
+    server.killed = True
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now, self.pending = 0.0, []
+
+    def call_later(self, delay, function):
+        self.pending.append((self.now + delay, function))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [job for job in self.pending if job[0] <= self.now]
+        self.pending = [job for job in self.pending if job[0] > self.now]
+        for _, function in due:
+            function()
+
+
+def drain_with(server, clock, monkeypatch, grace=2.0):
+    monkeypatch.setattr(server_shims, "open_websockets", lambda connections: list(connections))
+    return server_shims.drain(
+        server, kill, close_code=1012, grace_seconds=grace, clock=lambda: clock.now,
+        call_later=clock.call_later,
+    )  # fmt: skip
+
+
+def test_drain_stops_listening_sends_1012_and_kills_once_all_finished(monkeypatch):
+    sockets = [FakeProtocol(), FakeProtocol()]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch)
+    assert not server.drain_ports[0].listening
+    assert all(s.calls == [("close_frame", 1012)] for s in sockets)
+    assert not server.killed  # still waiting for the closing handshakes
+    instances = [details["application_instance"] for details in server.connections.values()]
+    instances[0].finished = True
+    clock.advance(0.05)
+    assert not server.killed  # one application (a socket, a request in flight) still runs
+    instances[1].finished = True
+    clock.advance(0.05)
+    assert server.killed
+
+
+def test_drain_gives_up_on_silent_clients_after_the_grace(monkeypatch):
+    server, clock = FakeServer([FakeProtocol()]), FakeClock()
+    drain_with(server, clock, monkeypatch, grace=1.0)
+    for _ in range(19):
+        clock.advance(0.05)
+    assert not server.killed
+    clock.advance(0.1)
+    assert server.killed
