@@ -155,6 +155,13 @@ CONTENT_SECURITY_POLICY = {
 # Trust X-Forwarded-For for the client address only behind a proxy you run (see README).
 TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
 
+# METRICS (see README "Metrics")
+# ------------------------------------------------------------------------------
+# https://prometheus.github.io/client_python/
+# GET /metrics answers a staff session, or "Authorization: Bearer <METRICS_TOKEN>" (a scraper).
+# Empty: bearer access is off and only staff sessions see the metrics. Anything else: 403.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 # CHANNELS
 # ------------------------------------------------------------------------------
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
