@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -67,16 +68,20 @@ INSTALLED_APPS = [
     "chat",
 ]
 
+# Every entry must be async-capable (sync_capable and async_capable both True): daphne serves
+# Django as ASGI, and a sync-only middleware parks a thread on the event loop for each request,
+# which blocks the process from exiting on Ctrl-C or SIGTERM (config/middleware.py says why;
+# tests/e2e/test_shutdown.py checks the list). WhiteNoise 6.12's own middleware is sync-only.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,13 +138,33 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# CONTENT SECURITY POLICY
+# https://django-csp.readthedocs.io/en/latest/configuration.html
 # Scripts only from our own origin, no inline script: a stored message body can never run.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
+# The header on every response: default-src 'self'; script-src 'self'; style-src 'self';
+# img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self';
+# form-action 'self' (django-csp may order the directives differently).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
 # Trust X-Forwarded-For for the client address only behind a proxy you run (see README).
 TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
+
+# METRICS (see README "Metrics")
+# ------------------------------------------------------------------------------
+# https://prometheus.github.io/client_python/
+# GET /metrics answers a staff session, or "Authorization: Bearer <METRICS_TOKEN>" (a scraper).
+# Empty: bearer access is off and only staff sessions see the metrics. Anything else: 403.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # CHANNELS
 # ------------------------------------------------------------------------------

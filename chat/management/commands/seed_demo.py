@@ -1,11 +1,19 @@
+"""``manage.py seed_demo``: the demo users and rooms ``make run`` needs, created once.
+
+``make run`` calls it on every start. It only adds what is missing: an existing user's password and
+flags are never touched, because a password change ends that user's sessions and revokes their
+tokens (``SIMPLE_JWT["CHECK_REVOKE_TOKEN"]``), which would log everyone out on each restart.
+"""
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from chat.models import Membership, Role, Room
 
 DEMO_USERS = ["alice", "bob", "carol", "dave"]
+DEMO_STAFF = {"alice"}
 DEMO_ROOMS = {
     "lobby": ("Lobby", {"alice": Role.OWNER, "bob": Role.MEMBER, "dave": Role.READER}),
     "staff": ("Staff", {"alice": Role.OWNER}),
@@ -13,40 +21,56 @@ DEMO_ROOMS = {
 
 
 class Command(BaseCommand):
-    help = "Create the demo users and rooms (idempotent). Refuses to run with DEBUG off."
+    help = (
+        "Create the demo users and rooms that are missing (idempotent: existing users keep their "
+        "password, sessions and tokens). Refuses to run with DEBUG off."
+    )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--password",
             default=None,
-            help="Password for every demo user (default: settings.DEMO_PASSWORD).",
+            help="Password for demo users created now (default: settings.DEMO_PASSWORD).",
+        )
+        parser.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="Also set that password on existing demo users (ends their sessions and tokens).",
         )
 
     @transaction.atomic
-    def handle(self, *args, password: str | None, **options) -> None:
+    def handle(self, *args, password: str | None, reset_passwords: bool, **options) -> None:
         if not settings.DEBUG:
             raise CommandError("seed_demo creates users with a known password; DEBUG is off.")
         password = password or settings.DEMO_PASSWORD
         user_model = get_user_model()
-        users = {}
+        users, created, reset = {}, [], []
         for username in DEMO_USERS:
-            user, _ = user_model.objects.get_or_create(username=username)
-            user.set_password(password)
-            user.is_active = True
-            user.save()
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model(username=username, is_active=True)
+                user.is_staff = user.is_superuser = username in DEMO_STAFF
+                user.set_password(password)
+                user.save()
+                created.append(username)
+            elif reset_passwords:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                reset.append(username)
             users[username] = user
-        users["alice"].is_staff = users["alice"].is_superuser = True
-        users["alice"].save()
         for slug, (name, roles) in DEMO_ROOMS.items():
             room, _ = Room.objects.get_or_create(
                 slug=slug, defaults={"name": name, "created_by": users["alice"]}
             )
             for username, role in roles.items():
-                Membership.objects.update_or_create(
+                # Only missing memberships: a role changed while trying the demo stays changed.
+                Membership.objects.get_or_create(
                     room=room, user=users[username], defaults={"role": role}
                 )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready: users {', '.join(DEMO_USERS)}; rooms {', '.join(DEMO_ROOMS)}."
+                f"Demo data ready: users {', '.join(DEMO_USERS)}; rooms {', '.join(DEMO_ROOMS)}. "
+                f"Created: {', '.join(created) or 'none'}. "
+                f"Passwords reset: {', '.join(reset) or 'none'}."
             )
         )
