@@ -19,8 +19,9 @@ from accounts.credentials import AuthFailure, Credential
 from accounts.middleware import client_address
 from config.server_shims import dispatch_to_handler
 
-from . import events, permissions, selectors, services
+from . import events, metrics, permissions, selectors, services
 from .close_codes import CloseCode, ErrorCode
+from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
 from .presence import LAYER_ERRORS
 from .protocol import (
     DeleteMessage,
@@ -37,7 +38,8 @@ logger = logging.getLogger("chat.sockets")
 
 class Refused(Exception):
     """A connect step said no. ``reason`` goes on the wire; ``log_reason`` (if different) only to
-    the audit log, so a client cannot tell apart what the log may."""
+    the audit log, so a client cannot tell apart what the log may. ``limit``: the abuse limit
+    that said no, for the metrics."""
 
     def __init__(
         self,
@@ -46,9 +48,11 @@ class Refused(Exception):
         *,
         log_reason: str | None = None,
         failure: AuthFailure | None = None,
+        limit: RateLimitKind | None = None,
     ) -> None:
         super().__init__(reason)
-        self.code, self.reason, self.log_reason, self.failure = code, reason, log_reason, failure
+        self.code, self.reason, self.log_reason = code, reason, log_reason
+        self.failure, self.limit = failure, limit
 
 
 class GuardedConsumer(AsyncWebsocketConsumer):
@@ -74,6 +78,10 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     async def accept(self, subprotocol=None, headers=None) -> None:
         await super().accept(subprotocol, headers)
         self.accepted = True
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        await super().send(text_data, bytes_data, close)
+        metrics.record_frames_out()
 
     async def dispatch(self, message: dict) -> None:
         try:
@@ -127,25 +135,30 @@ class RoomConsumer(GuardedConsumer):
                 await self._leave()
         except LAYER_ERRORS as error:
             logger.warning("presence not updated at close: %s", type(error).__name__)
+            metrics.record_channel_layer_error(LayerOperation.LEAVE)
         # channels' websocket_disconnect discards self.groups after this returns.
 
     # Connect steps: each returns, or raises Refused. -----------------------------------------
 
     def _check_capacity(self) -> None:
         if runtime().open_sockets >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
-            raise Refused(CloseCode.TRY_AGAIN_LATER, "server_full")
+            raise Refused(
+                CloseCode.TRY_AGAIN_LATER, "server_full", limit=RateLimitKind.PROCESS_SOCKETS
+            )
 
     async def _check_credential(self) -> None:
         failure = self.credential.failure
         if failure is None:
             if not await runtime().handshake_budget.allow(f"user:{self.user.pk}"):
-                raise Refused(CloseCode.TRY_AGAIN_LATER, "too_many_handshakes")
+                raise Refused(
+                    CloseCode.TRY_AGAIN_LATER, "too_many_handshakes", limit=RateLimitKind.HANDSHAKES
+                )
             return
         if await runtime().failed_auth_budget.allow(client_address(self.scope) or "unknown"):
             raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
         # Past the per-address budget: refuse before accept (daphne answers HTTP 403), the
         # cheapest answer there is.
-        raise Refused(None, "failed_auth_budget")
+        raise Refused(None, "failed_auth_budget", limit=RateLimitKind.FAILED_AUTH)
 
     async def _authorize(self) -> None:
         access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
@@ -163,10 +176,15 @@ class RoomConsumer(GuardedConsumer):
         try:
             async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
                 if not await self._claim_user_socket():
-                    raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets")
+                    raise Refused(
+                        CloseCode.TOO_MANY_CONNECTIONS,
+                        "too_many_sockets",
+                        limit=RateLimitKind.USER_SOCKETS,
+                    )
                 self.online = await self._subscribe()
         except LAYER_ERRORS as error:
             logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            metrics.record_channel_layer_error(LayerOperation.JOIN)
             await self._undo_partial_join()
             raise Refused(CloseCode.TRY_AGAIN_LATER, "layer_unavailable") from None
 
@@ -186,6 +204,7 @@ class RoomConsumer(GuardedConsumer):
             delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
             self._expiry = asyncio.get_running_loop().call_later(max(delay, 0), self._on_expiry)
         self._log("connect", code=None)
+        metrics.record_handshake(HandshakeOutcome.ACCEPTED)
 
     # Client commands -------------------------------------------------------------------------
 
@@ -199,13 +218,16 @@ class RoomConsumer(GuardedConsumer):
             return
         self.refused_in_row = 0
         if text_data is None:
+            metrics.record_frame_in(None)
             await self._send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
             return
         try:
             command = parse_client_frame(text_data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
         except ProtocolError as error:
+            metrics.record_frame_in(None)
             await self._send_error(error.code, error.detail)
             return
+        metrics.record_frame_in(command.frame_type)
         try:
             if isinstance(command, SendMessage):
                 await self._handle_send(command)
@@ -336,9 +358,11 @@ class RoomConsumer(GuardedConsumer):
     async def _refuse_for_rate(self) -> None:
         self.refused_in_row += 1
         if self.refused_in_row > settings.CHAT_FLOOD_CLOSE_AFTER:
+            metrics.record_rate_limited(RateLimitKind.FLOOD)
             self._log("reject", code=CloseCode.RATE_LIMITED, reason="flood")
             await self.close(code=CloseCode.RATE_LIMITED, reason="flood")
             return
+        metrics.record_rate_limited(RateLimitKind.MESSAGE)
         await self._send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
 
     def _on_expiry(self) -> None:
@@ -352,6 +376,9 @@ class RoomConsumer(GuardedConsumer):
 
     async def _refuse(self, refusal: Refused) -> None:
         self._log("reject", code=refusal.code, reason=refusal.log_reason or refusal.reason)
+        metrics.record_handshake(HandshakeOutcome.REJECTED, refusal.code)
+        if refusal.limit is not None:
+            metrics.record_rate_limited(refusal.limit)
         if refusal.code is None:
             await self.close()  # before accept: daphne answers HTTP 403
             return

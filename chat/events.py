@@ -12,13 +12,13 @@ A socket handles each event in the method channels names after its type (``messa
 """
 
 import logging
-import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from . import protocol
+from . import metrics, protocol
+from .presence import LAYER_ERRORS
 
 logger = logging.getLogger("chat.events")
 
@@ -67,12 +67,12 @@ def presence_changed(*, room_id: int, username: str, status: str, online: list[s
 
 def room_deleted(*, room_id: int) -> dict:
     """Every socket of the room closes 4004."""
-    return {"type": "room.deleted", "room_id": room_id, "at": time.time()}
+    return {"type": "room.deleted", "room_id": room_id, "at": metrics.event_timestamp()}
 
 
 def _room_event(event_type: str, room_id: int, text: str) -> dict:
     # "at": when the fact happened, for the broadcast-latency metric at delivery.
-    return {"type": event_type, "room_id": room_id, "text": text, "at": time.time()}
+    return {"type": event_type, "room_id": room_id, "text": text, "at": metrics.event_timestamp()}
 
 
 # User events: one user's sockets decide for themselves. ---------------------------------------
@@ -109,12 +109,20 @@ def to_user_after_commit(user_id: int, event: dict) -> None:
 
 async def to_room(room_id: int, event: dict) -> None:
     """From async code that changed no database row (presence)."""
-    await get_channel_layer().group_send(room_group(room_id), event)
+    await _group_send(room_group(room_id), event)
+
+
+async def _group_send(group: str, event: dict) -> None:
+    try:
+        await get_channel_layer().group_send(group, event)
+    except LAYER_ERRORS:
+        metrics.record_channel_layer_error(metrics.LayerOperation.SEND)
+        raise
 
 
 def _send_after_commit(group: str, event: dict) -> None:
     def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(group, event)
+        async_to_sync(_group_send)(group, event)
 
     # robust: a channel layer outage must not turn a committed write into an error for the
     # writer (a REST 500, a failed admin save); it is logged, and reconnecting clients catch up.

@@ -19,6 +19,7 @@ from typing import Protocol
 from channels.layers import get_channel_layer
 
 from .events import room_group
+from .metrics import record_broadcast_delivered
 
 logger = logging.getLogger("chat.fanout")
 
@@ -74,6 +75,8 @@ class RoomFanout:
             await self._deliver(event)
 
     async def _deliver(self, event: dict) -> None:
+        if "at" in event:
+            record_broadcast_delivered(event["at"])
         for socket in tuple(self.rooms.get(event.get("room_id"), ())):
             try:
                 await socket.deliver(event)

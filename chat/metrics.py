@@ -50,6 +50,9 @@ class RateLimitKind(StrEnum):
     PROCESS_SOCKETS = "process_sockets"
     """This process holds ``CHAT_MAX_SOCKETS_PER_PROCESS`` sockets: closed 1013."""
 
+    HANDSHAKES = "handshakes"
+    """The user opened ``CHAT_MAX_HANDSHAKES_PER_USER`` sockets within the window: closed 1013."""
+
     FAILED_AUTH = "failed_auth"
     """An address spent ``CHAT_MAX_FAILED_AUTH_PER_ADDRESS``: refused before accept (HTTP 403)."""
 
@@ -135,11 +138,12 @@ for _operation in LayerOperation:
 
 
 def _open_sockets_now() -> int:
-    # The consumer's own count (the per-process cap and /ops/sockets/ read it too): read at each
-    # scrape, so the gauge can never drift from it.
-    from .presence import ProcessSockets
+    # The runtime's own count (the per-process cap and /ops/sockets/ read it too), read at each
+    # scrape, so the gauge can never drift from it. Imported here: the runtime imports chat.events,
+    # which records into this module.
+    from .runtime import open_sockets_in_process
 
-    return ProcessSockets.open
+    return open_sockets_in_process()
 
 
 OPEN_SOCKETS.set_function(_open_sockets_now)
@@ -161,8 +165,9 @@ def record_handshake(outcome: HandshakeOutcome, code: int | None = None) -> None
 
 
 def record_frame_in(frame_type: str | None) -> None:
-    """Once per text frame received on a joined socket, with its ``type`` as sent (``None`` or
-    an unknown value for a frame that did not parse); before the rate limit is applied."""
+    """Once per frame received on a joined socket within the user's budget, with its ``type``
+    as sent (``None`` or an unknown value for a frame that did not parse). Frames over the budget
+    count in ``chat_rate_limited_total`` instead."""
     label = frame_type if frame_type in FRAME_TYPES_IN else FRAME_TYPE_INVALID
     FRAMES_RECEIVED.labels(type=label).inc()
 
@@ -183,14 +188,15 @@ def record_channel_layer_error(operation: LayerOperation) -> None:
 
 
 def event_timestamp() -> float:
-    """The creation time to put in a room event (``"sent_at"``): wall-clock seconds, so that a
-    process on another host can compare it with its own clock."""
+    """The creation time to put in a room event (``"at"``, ``chat.events``): wall-clock seconds,
+    so that a process on another host can compare it with its own clock."""
     return time.time()
 
 
 def record_broadcast_delivered(sent_at: float) -> None:
-    """When a room event built with ``event_timestamp()`` reaches a local socket (just before
-    sending its frame). Clock skew between hosts never records a negative latency."""
+    """When a room event built with ``event_timestamp()`` reaches this process (once per event
+    and process, in ``chat.fanout``). Clock skew between hosts never records a negative
+    latency."""
     BROADCAST_LATENCY.observe(max(time.time() - sent_at, 0.0))
 
 

@@ -10,6 +10,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from .metrics import LayerOperation, record_channel_layer_error
 from .presence import LAYER_ERRORS
 from .runtime import open_sockets_in_process
 
@@ -41,6 +42,7 @@ async def _channel_layer_ok() -> bool:
             await layer.receive(channel)
         return True
     except LAYER_ERRORS:
+        record_channel_layer_error(LayerOperation.PROBE)
         return False
 
 

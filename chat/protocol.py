@@ -19,11 +19,13 @@ class ProtocolError(Exception):
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     body: str
+    frame_type = "message.send"
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteMessage:
     message_id: int
+    frame_type = "message.delete"
 
 
 ClientCommand = SendMessage | DeleteMessage

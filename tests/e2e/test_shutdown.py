@@ -24,8 +24,8 @@ from django.test import Client
 from django.utils.module_loading import import_string
 from websockets.asyncio.client import ClientConnection, connect
 
+from ..live import LiveServer, next_frame, start_daphne
 from ..tokens import access_token
-from .conftest import LiveServer, next_frame, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -208,12 +208,6 @@ async def test_pages_carry_the_content_security_policy(tmp_path, session_cookie)
         await stop_and_time(server, signal.SIGTERM)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chat/realtime.py calls async_to_sync from a request thread; stopped mid-request, the "
-    "loop is gone and that thread waits forever (README 'Stopping the server'). Remove this "
-    "marker when the broadcast after commit no longer parks a thread on the loop.",
-)
 async def test_stop_with_writes_in_flight(tmp_path, lobby_users):
     """Room changes through the REST API (each broadcasts after commit) while the signal lands."""
     token = access_token(lobby_users["alice"])

@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 from chat import metrics
 from chat.close_codes import CloseCode
 from chat.metrics import HandshakeOutcome, LayerOperation, RateLimitKind
-from chat.presence import ProcessSockets
+from chat.runtime import reset_runtimes, runtime
 
 
 def value(name: str, **labels) -> float:
@@ -24,9 +24,12 @@ def exposed(name: str) -> list[dict]:
     ]
 
 
-def test_open_sockets_reads_the_process_count(monkeypatch):
-    monkeypatch.setattr(ProcessSockets, "open", 42)
-    assert value("chat_open_sockets") == 42
+async def test_open_sockets_reads_the_process_count():
+    runtime().open_sockets = 42
+    try:
+        assert value("chat_open_sockets") == 42
+    finally:
+        reset_runtimes()
 
 
 @pytest.mark.parametrize(
