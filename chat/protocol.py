@@ -4,6 +4,7 @@ A client frame either becomes a typed command or raises ``ProtocolError``; nothi
 """
 
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from .close_codes import ErrorCode
@@ -55,7 +56,29 @@ def _valid_body(body: object, *, max_body_chars: int) -> str:
         raise ProtocolError(
             ErrorCode.MESSAGE_TOO_LONG, f'"body" is longer than {max_body_chars} characters.'
         )
+    if not _visible(body):
+        # Zero-width joiners, bidi marks, Hangul fillers: a message nobody can see is a way to
+        # be in a room's history unnoticed, or to make a blank that looks like a glitch.
+        raise ProtocolError(ErrorCode.INVALID_BODY, '"body" has nothing visible in it.')
     return body
+
+
+# Characters that draw nothing on their own: controls, format characters (zero-width space and
+# joiners, bidi controls, the BOM), separators and spaces, combining marks with no base.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+# Letters and symbols that are blank glyphs anyway (Hangul fillers, the blank Braille pattern).
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(body: str) -> bool:
+    """Does ``body`` show at least one character after NFKC normalization (which also turns
+    compatibility spaces such as U+3000 into plain ones)?"""
+    return any(
+        not char.isspace()
+        and char not in _BLANK_GLYPHS
+        and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+        for char in unicodedata.normalize("NFKC", body)
+    )
 
 
 def _valid_id(value: object) -> int:
