@@ -4,7 +4,7 @@ The consumer reads ``scope["credential"]`` to decide (and to close with a code t
 a close before ``accept`` becomes a bare HTTP 403 in daphne).
 """
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
@@ -13,6 +13,9 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 
+from config.query_params import parse_query
+
+from . import addresses
 from .credentials import AuthFailure, AuthMethod, Credential
 from .tokens import TokenRejected, decode_access_token, user_for_access_token
 
@@ -30,7 +33,7 @@ def query_token_values(scope: dict) -> list[str] | None:
     if len(raw) > MAX_QUERY_STRING_BYTES:
         return [""]
     try:
-        params = parse_qs(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=32)
+        params = parse_query(raw.decode("latin-1"))
     except ValueError:
         return [""]
     return params.get("token")
@@ -135,11 +138,8 @@ class WebSocketOriginValidator:
 
 
 def client_address(scope: dict) -> str | None:
-    """The client's IP: the socket peer, or, only with ``TRUST_PROXY_HEADERS``, the address our
-    own proxy appended last to ``X-Forwarded-For`` (earlier entries are client-controlled)."""
-    if settings.TRUST_PROXY_HEADERS:
-        forwarded = _header(scope, b"x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[-1].strip() or None
+    """The client's IP, read by the same rule as every HTTP request (``TRUSTED_PROXY_COUNT``)."""
     client = scope.get("client")
-    return client[0] if client else None
+    return addresses.client_address(
+        client[0] if client else None, _header(scope, b"x-forwarded-for")
+    )

@@ -4,6 +4,7 @@ Each refusal carries an ``AuthFailure``: the class of the failure, safe to show 
 log. The token itself is never part of a failure, a log line or an exception message.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,14 @@ from .credentials import AuthFailure
 
 # A real access token is ~300 bytes; anything far longer is garbage or an attack.
 MAX_TOKEN_LENGTH = 2048
+# The latest ``exp`` a datetime can hold (9999-12-31T23:59:59Z); past it fromtimestamp() raises.
+_MAX_TIMESTAMP = 253_402_300_799
+# A user id as simplejwt writes it (``str(user.pk)``): ASCII digits that fit a bigint.
+_USER_ID = re.compile(r"[0-9]{1,18}")
+# What a library may raise on a claim of the wrong type or size instead of its own error class:
+# PyJWT's ``int(payload["exp"])`` on a list (TypeError) or on infinity (OverflowError),
+# simplejwt's ``datetime.fromtimestamp`` on a string or on year 10000 (TypeError, ValueError).
+_MALFORMED_CLAIM_ERRORS = (TypeError, ValueError, OverflowError, KeyError)
 
 
 class TokenRejected(Exception):
@@ -44,18 +53,35 @@ def decode_access_token(raw: str) -> AccessClaims:
         token = UntypedToken(raw)
     except ExpiredTokenError as exc:
         raise TokenRejected(AuthFailure.TOKEN_EXPIRED) from exc
-    except TokenError as exc:
+    except (TokenError, *_MALFORMED_CLAIM_ERRORS) as exc:
         raise TokenRejected(AuthFailure.TOKEN_INVALID) from exc
     if token.get(api_settings.TOKEN_TYPE_CLAIM) != AccessToken.token_type:
         raise TokenRejected(AuthFailure.TOKEN_WRONG_TYPE)
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        raise TokenRejected(AuthFailure.TOKEN_INVALID)
     return AccessClaims(
-        user_id=str(user_id),
-        expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
+        user_id=_valid_user_id(token.get(api_settings.USER_ID_CLAIM)),
+        expires_at=datetime.fromtimestamp(_valid_timestamp(token.get("exp")), tz=UTC),
         token=token,
     )
+
+
+def _valid_user_id(value: object) -> str:
+    """The user id claim as simplejwt writes it, or an int in bigint range; else invalid.
+
+    Checked here, before any query: a list, a float (``1.5`` would be read as user 1) or a
+    20-digit number must never reach the ORM.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return str(value)
+    if isinstance(value, str) and _USER_ID.fullmatch(value):
+        return value
+    raise TokenRejected(AuthFailure.TOKEN_INVALID)
+
+
+def _valid_timestamp(value: object) -> int:
+    """A NumericDate as we issue them: a whole number of seconds a datetime can hold."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_TIMESTAMP:
+        return value
+    raise TokenRejected(AuthFailure.TOKEN_INVALID)
 
 
 _USER_FAILURES = {
@@ -72,6 +98,10 @@ def user_for_access_token(claims: AccessClaims) -> AbstractBaseUser:
     """
     try:
         return JWTAuthentication().get_user(claims.token)
+    except _MALFORMED_CLAIM_ERRORS as exc:
+        # decode_access_token already refuses such claims; this keeps a hand-built
+        # AccessClaims from turning into a 500 (the ORM raises ValueError on "abc" as an id).
+        raise TokenRejected(AuthFailure.TOKEN_INVALID) from exc
     except AuthenticationFailed as exc:
         code = exc.detail.get("code") if isinstance(exc.detail, dict) else None
         raise TokenRejected(_USER_FAILURES.get(str(code), AuthFailure.TOKEN_INVALID)) from exc

@@ -4,6 +4,7 @@ A client frame either becomes a typed command or raises ``ProtocolError``; nothi
 """
 
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from .close_codes import ErrorCode
@@ -57,7 +58,38 @@ def _valid_body(body: object, *, max_body_chars: int) -> str:
         raise ProtocolError(
             ErrorCode.MESSAGE_TOO_LONG, f'"body" is longer than {max_body_chars} characters.'
         )
+    if not _visible(body):
+        # Zero-width joiners, bidi marks, Hangul fillers: a message nobody can see is a way to
+        # be in a room's history unnoticed, or to make a blank that looks like a glitch.
+        raise ProtocolError(ErrorCode.INVALID_BODY, '"body" has nothing visible in it.')
     return body
+
+
+# Characters that draw nothing on their own: controls, format characters (zero-width space and
+# joiners, bidi controls, the BOM), separators and spaces, combining marks with no base.
+_BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+_INVISIBLE_CATEGORIES = _BLANK_CATEGORIES | {"Mn", "Me"}
+# Letters and symbols that are blank glyphs anyway (Hangul fillers, the blank Braille pattern).
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(body: str) -> bool:
+    """Does ``body`` hold at least one character that draws something, and still does after
+    NFKC normalization (which turns U+3000 and the other compatibility spaces into spaces)?"""
+    return any(
+        _draws(char, _INVISIBLE_CATEGORIES)
+        # A spacing accent (U+00AF) decomposes to a space and a combining mark: still drawn.
+        and any(_draws(part, _BLANK_CATEGORIES) for part in unicodedata.normalize("NFKC", char))
+        for char in body
+    )
+
+
+def _draws(char: str, invisible: frozenset[str]) -> bool:
+    return (
+        not char.isspace()
+        and char not in _BLANK_GLYPHS
+        and unicodedata.category(char) not in invisible
+    )
 
 
 def _valid_id(value: object) -> int:

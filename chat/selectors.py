@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from .models import Membership, Message, Room
@@ -32,6 +36,12 @@ def rooms_for_user(*, user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("room").order_by("room__slug")
 
 
+def rooms_with_role(*, user) -> QuerySet[Room]:
+    """The user's rooms, each annotated with ``caller_role`` (the user's role in it)."""
+    role = Membership.objects.filter(room=OuterRef("pk"), user=user).values("role")[:1]
+    return Room.objects.filter(memberships__user=user).annotate(caller_role=Subquery(role))
+
+
 def room_for_member(*, slug: str, user) -> Membership | None:
     """The user's membership in the room with that slug, or None (no room or not a member)."""
     return Membership.objects.filter(room__slug=slug, user=user).select_related("room").first()
@@ -43,5 +53,39 @@ def messages_recent(*, room_id: int, limit: int) -> list[Message]:
     return list(reversed(newest))
 
 
+def messages_history(*, room_id: int, after_id: int | None = None) -> QuerySet[Message]:
+    """A room's messages for the history API; with ``after_id`` only those after that id.
+
+    Unordered on purpose: the paginator orders (newest first, or by id for a catch-up)."""
+    messages = Message.objects.filter(room_id=room_id).select_related("author", "room")
+    if after_id is not None:
+        messages = messages.filter(pk__gt=after_id)
+    return messages
+
+
 def message_in_room(*, room_id: int, message_id: int) -> Message | None:
     return Message.objects.filter(room_id=room_id, pk=message_id).first()
+
+
+def memberships_of_room(*, room_id: int) -> QuerySet[Membership]:
+    """Every member of the room with their user, by username."""
+    return (
+        Membership.objects.filter(room_id=room_id).select_related("user").order_by("user__username")
+    )
+
+
+def user_by_username(*, username: str) -> AbstractBaseUser | None:
+    """The user with exactly that username, or None.
+
+    A string that no username could ever be (NUL, a lone surrogate, 10 KB) is None without a
+    query: PostgreSQL refuses such parameters with an error, not an empty result.
+    """
+    user_model = get_user_model()
+    max_length = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError:
+        return None
+    if len(username) > max_length:
+        return None
+    return user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()

@@ -1,4 +1,3 @@
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from .models import Membership, Message, Role, Room, slug_validator
@@ -11,15 +10,12 @@ class RoomSerializer(serializers.ModelSerializer):
         model = Room
         fields = ["slug", "name", "created_at", "role"]
         read_only_fields = ["created_at", "role"]
+        # The format only: whether the slug is free is the database's answer, at insert time
+        # (``services.room_create``), so two concurrent creators cannot both pass a check.
         extra_kwargs = {"slug": {"validators": [slug_validator]}}
 
     def get_role(self, room: Room) -> str | None:
         return getattr(room, "caller_role", None)
-
-    def validate_slug(self, slug: str) -> str:
-        if Room.objects.filter(slug=slug).exists():
-            raise serializers.ValidationError("A room with this slug already exists.")
-        return slug
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -32,12 +28,22 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=get_user_model().objects.all()
-    )
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    """A member as the API shows one."""
+
+    username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
         model = Membership
         fields = ["username", "role", "joined_at"]
-        read_only_fields = ["joined_at"]
+        read_only_fields = fields
+
+
+class MembershipChangeSerializer(serializers.Serializer):
+    """What a client sends to add a member or change a role: the input only, no lookup.
+
+    The username is resolved by ``services.membership_set`` after the caller's right to manage
+    members has been checked; resolving it here would tell anyone whether a username exists.
+    """
+
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)

@@ -1,8 +1,68 @@
-"""Writes. Plain synchronous functions; consumers call them through database_sync_to_async."""
+"""Writes. Plain synchronous functions; consumers call them through database_sync_to_async.
 
-from django.db import transaction
+Membership changes follow one pattern: lock the room row (``select_for_update``), read the
+actor's and the target's roles *under that lock*, ask ``chat.permissions``, then write. Two
+concurrent changes to one room are serialized, so a rule that reads then writes (the last owner
+stays an owner; an admin demoted a moment ago is no longer an admin) holds whatever the timing.
+Unique constraints back it up: an ``IntegrityError`` becomes a domain error, never a 500.
+"""
 
+from django.db import IntegrityError, transaction
+
+from . import permissions, selectors
 from .models import Membership, Message, Role, Room
+
+
+class ServiceError(Exception):
+    """A refusal the caller maps to a 4xx answer; ``detail`` is safe to show the client."""
+
+    detail = "Refused."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+
+
+class SlugUnavailable(ServiceError):
+    """The slug is in use (by any room, visible to the caller or not)."""
+
+    detail = "This slug is unavailable; choose another."
+
+
+class NotAllowed(ServiceError):
+    """The actor's role may not make this change."""
+
+    detail = "Your role cannot make this change."
+
+
+class NotAMember(ServiceError):
+    """The actor is not (or no longer) a member of the room: the room does not exist for them."""
+
+    detail = "Not found."
+
+
+class UserNotFound(ServiceError):
+    """No user has that username (only told to those allowed to manage members)."""
+
+    detail = "No user with this username."
+
+
+class MemberNotFound(ServiceError):
+    """The user is not a member of the room."""
+
+    detail = "No such member in this room."
+
+
+class ChangedMeanwhile(ServiceError):
+    """A concurrent change won the race; the client may read the new state and retry."""
+
+    detail = "The room changed meanwhile; try again."
+
+
+class LastOwner(ServiceError):
+    """The change would leave the room without an owner."""
+
+    detail = "A room keeps at least one owner: make someone else owner first."
 
 
 def message_create(*, room: Room, author, body: str) -> Message:
@@ -10,24 +70,96 @@ def message_create(*, room: Room, author, body: str) -> Message:
     return Message.objects.create(room=room, author=author, body=body)
 
 
-@transaction.atomic
-def room_create(*, slug: str, name: str, owner) -> Room:
-    """Create a room and make its creator the owner, atomically."""
-    room = Room(slug=slug, name=name, created_by=owner)
-    room.full_clean()
-    room.save()
-    Membership.objects.create(room=room, user=owner, role=Role.OWNER)
-    return room
-
-
-def membership_set(*, room: Room, user, role: str) -> Membership:
-    """Add ``user`` to ``room`` with ``role``, or change the role of an existing member."""
-    membership, _ = Membership.objects.update_or_create(
-        room=room, user=user, defaults={"role": role}
-    )
-    return membership
-
-
 def message_delete(*, message: Message) -> None:
     """Delete one message; ``chat.signals`` tells the room after commit, whoever deleted it."""
     message.delete()
+
+
+def room_create(*, slug: str, name: str, owner) -> Room:
+    """Create a room and make its creator the owner, atomically.
+
+    The slug's uniqueness is the database's to enforce: a check-then-insert would race, so
+    there is no check; two creators of one slug get one room and one ``SlugUnavailable``.
+    """
+    room = Room(slug=slug, name=name, created_by=owner)
+    room.full_clean(exclude=["created_by"], validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            room.save()
+            Membership.objects.create(room=room, user=owner, role=Role.OWNER)
+    except IntegrityError as exc:
+        raise SlugUnavailable from exc
+    return room
+
+
+def membership_set(*, room_id: int, actor, username: str, role: str) -> tuple[Membership, bool]:
+    """Add the user named ``username`` to the room with ``role``, or change their role.
+
+    Returns ``(membership, created)``. The actor's right to manage is checked before the
+    target is looked up, so an outsider to management cannot probe usernames.
+    """
+    with transaction.atomic():
+        actor_role = _lock_room_and_get_role(room_id=room_id, user=actor)
+        if not permissions.can_manage_members(actor_role):
+            raise NotAllowed
+        user = selectors.user_by_username(username=username)
+        if user is None:
+            raise UserNotFound
+        current = Membership.objects.filter(room_id=room_id, user=user).first()
+        current_role = current.role if current else None
+        if not permissions.can_manage_member(actor_role, current_role, role):
+            raise NotAllowed("Your role cannot give this user this role.")
+        if not permissions.keeps_an_owner(
+            owner_count=_owner_count(room_id), target_role=current_role, new_role=role
+        ):
+            raise LastOwner
+        if current is None:
+            try:
+                with transaction.atomic():
+                    membership = Membership.objects.create(room_id=room_id, user=user, role=role)
+            except IntegrityError as exc:  # a backstop: the room lock already serializes this
+                raise ChangedMeanwhile from exc
+            return membership, True
+        if current.role != role:
+            current.role = role
+            current.save(update_fields=["role"])
+        return current, False
+
+
+def membership_remove(*, room_id: int, actor, username: str) -> None:
+    """Remove the user named ``username`` from the room; their sockets there close (4003).
+
+    Checked in this order: the actor may manage at all; the target is a member; the actor may
+    remove this member; the room keeps an owner.
+    """
+    with transaction.atomic():
+        actor_role = _lock_room_and_get_role(room_id=room_id, user=actor)
+        if not permissions.can_manage_members(actor_role):
+            raise NotAllowed
+        user = selectors.user_by_username(username=username)
+        target = Membership.objects.filter(room_id=room_id, user=user).first() if user else None
+        if target is None:
+            raise MemberNotFound
+        if not permissions.can_manage_member(actor_role, target.role, None):
+            raise NotAllowed("Your role cannot remove this member.")
+        if not permissions.keeps_an_owner(
+            owner_count=_owner_count(room_id), target_role=target.role, new_role=None
+        ):
+            raise LastOwner
+        target.delete()
+
+
+def _lock_room_and_get_role(*, room_id: int, user) -> str | None:
+    """Lock the room row for this transaction, then read ``user``'s role fresh under it."""
+    locked = Room.objects.select_for_update().filter(pk=room_id).values_list("pk", flat=True)
+    if locked.first() is None:
+        raise NotAMember
+    role = Membership.objects.filter(room_id=room_id, user=user).values_list("role", flat=True)
+    role = role.first()
+    if role is None:
+        raise NotAMember
+    return role
+
+
+def _owner_count(room_id: int) -> int:
+    return Membership.objects.filter(room_id=room_id, role=Role.OWNER).count()

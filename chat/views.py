@@ -8,9 +8,6 @@ from django.urls import reverse
 
 from . import permissions, selectors
 
-# A primary key no user has (autoincrement starts at 1): "a message somebody else wrote".
-_SOMEONE_ELSE = 0
-
 
 @login_required
 def room_list(request: HttpRequest) -> HttpResponse:
@@ -36,12 +33,10 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "role": role,
         "role_label": membership.get_role_display(),
         "can_send": permissions.can_send(role),
-        # Live messages arrive after this render: the script asks these two answers of the
-        # same rule instead of knowing it.
-        "can_delete_own": permissions.can_delete_message(role, author_id=user_id, user_id=user_id),
-        "can_delete_others": permissions.can_delete_message(
-            role, author_id=_SOMEONE_ELSE, user_id=user_id
-        ),
+        # Live messages arrive after this render: the script gets the two answers the rule is
+        # made of instead of knowing it.
+        "can_delete_own": permissions.can_delete_own_messages(role),
+        "can_delete_others": permissions.can_delete_others_messages(role),
         "messages_recent": recent,
         "history_url": reverse("api-messages", kwargs={"slug": membership.room.slug}),
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,

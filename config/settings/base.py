@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "axes",
     "accounts",
     "chat",
 ]
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last: turns a login attempt axes refused into its lockout answer (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -107,6 +111,11 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/auth/customizing/
 AUTH_USER_MODEL = "accounts.User"
+# axes first: a locked-out account or address is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:room-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -156,8 +165,36 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     }
 }
-# Trust X-Forwarded-For for the client address only behind a proxy you run (see README).
-TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
+
+# PROXIES (README "Security model")
+# ------------------------------------------------------------------------------
+# How many proxies you run in front of the app. The client address is the N-th X-Forwarded-For
+# entry from the right (accounts.addresses.client_address); 0 ignores the header, so a client
+# cannot choose the address its login failures and throttles are counted against.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if "TRUST_PROXY_HEADERS" in env:
+    raise ImproperlyConfigured(
+        "TRUST_PROXY_HEADERS is gone: set TRUSTED_PROXY_COUNT to the number of proxies in front "
+        "of the app (1 for one nginx), or leave it unset (0) without a proxy."
+    )
+
+# LOGIN LOCKOUT (django-axes, README "Security model")
+# ------------------------------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# One pair for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
+# failed passwords for one username, or from one client address, that username or address is
+# refused (429) for LOGIN_COOLOFF_SECONDS, the right password included. Attempts are rows in the
+# database, so every process sees the same count.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_COOLOFF_SECONDS = env.int("LOGIN_COOLOFF_SECONDS", default=15 * 60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per account, per address
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.request_client_address"
+# A success must not wipe the failures: with per-address counting an attacker holding any one
+# account would log into it between guesses to reset the count on someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no database write per successful login
 
 # METRICS (see README "Metrics")
 # ------------------------------------------------------------------------------
@@ -204,6 +241,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="10/min")},
+    # DRF's own reading of the client address (any throttle without get_ident of its own).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
 }
 # https://django-rest-framework-simplejwt.readthedocs.io/en/latest/settings.html

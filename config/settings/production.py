@@ -3,13 +3,18 @@
 See README "Going to production" for the example environment.
 """
 
+from config.checks import refuse_weak_secret
+
 from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
 # env() without a default raises ImproperlyConfigured("Set the X environment variable").
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+# A published example or a short key signs sessions and JWTs anyone could forge: refuse to start.
+refuse_weak_secret("DJANGO_SECRET_KEY", SECRET_KEY)
 SIMPLE_JWT["SIGNING_KEY"] = env("JWT_SIGNING_KEY", default=SECRET_KEY)  # noqa: F405
+refuse_weak_secret("JWT_SIGNING_KEY", SIMPLE_JWT["SIGNING_KEY"])  # noqa: F405
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -1,4 +1,11 @@
+import base64
+import json
+from urllib.parse import quote
+
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from chat.models import Membership, Role
@@ -43,7 +50,7 @@ def test_create_room_makes_caller_owner(lobby):
     assert Membership.objects.get(room__slug="carols").user == users["carol"]
 
 
-@pytest.mark.parametrize("slug", ["lobby", "Bad Slug", "", "x" * 60])
+@pytest.mark.parametrize("slug", ["Bad Slug", "", "x" * 60, "caf\u00e9", "\u0661"])
 def test_create_room_validation_is_400(lobby, slug):
     _, users = lobby
     response = client_for(users["carol"]).post("/api/rooms/", {"slug": slug, "name": "n"})
@@ -160,3 +167,173 @@ def test_history_after_must_be_an_id(lobby, after):
         client_for(users["dave"]).get(f"/api/rooms/lobby/messages/?after={after}").status_code
         == 400
     )
+
+
+@pytest.mark.parametrize("slug", ["lobby", "staff"])
+def test_slug_in_use_is_409_whether_or_not_the_caller_sees_the_room(lobby, slug):
+    """carol is in neither room: the answer is the same as alice's (owner of lobby) would be."""
+    _, users = lobby
+    for name in ("carol", "alice"):
+        response = client_for(users[name]).post("/api/rooms/", {"slug": slug, "name": "n"})
+        assert response.status_code == 409
+        assert response.data["detail"].code == "slug_unavailable"
+
+
+def test_history_page_size_comes_from_the_setting(lobby, settings):
+    room, users = lobby
+    settings.CHAT_HISTORY_PAGE_SIZE = 7
+    for i in range(10):
+        MessageFactory(room=room, author=users["bob"], body=f"m{i}")
+    page = client_for(users["dave"]).get("/api/rooms/lobby/messages/")
+    assert len(page.data["results"]) == 7
+    after = client_for(users["dave"]).get(f"/api/rooms/lobby/messages/?after={0}")
+    assert len(after.data["results"]) == 7
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "\u00b2",  # superscript two: str.isdigit() says yes, int() says no (was a 500)
+        "\u0663",  # Arabic-Indic three: int() accepts it; still not an id we wrote
+        "\uff11",  # fullwidth one
+        "1\x00",
+        " 1",
+        "+1",
+        "0x1",
+        "1_000",
+        "9" * 19,
+    ],
+)
+def test_history_after_must_be_ascii_digits(lobby, after):
+    _, users = lobby
+    response = client_for(users["dave"]).get("/api/rooms/lobby/messages/", {"after": after})
+    assert response.status_code == 400
+
+
+def _cursor(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+FORGED_CURSORS = {
+    "not_base64": "%%%",
+    "non_ascii": "\u00e9t\u00e9",
+    "binary": base64.b64encode(b"\xff\xfe").decode(),
+    "position_not_a_date": _cursor("p=abc"),
+    "position_naive_date": _cursor("p=2024-01-01 00:00:00"),
+    "position_year_10000": _cursor("p=9999-12-31 23:59:59-14:00"),
+    "position_nul": _cursor("p=2024-01-01\x00"),
+    "offset_unicode_digit": _cursor("o=\u0663"),
+    "offset_huge": _cursor("o=99999999"),
+    "reverse_unicode_digit": _cursor("r=\u0661"),
+    "too_many_fields": _cursor("o=1&r=0&p=1&x=1"),
+    "very_long": "A" * 5000,
+}
+
+
+@pytest.mark.parametrize("after", [None, "1"])
+@pytest.mark.parametrize("name", list(FORGED_CURSORS))
+def test_forged_cursor_is_400(lobby, name, after):
+    room, users = lobby
+    MessageFactory(room=room, author=users["bob"])
+    params = {"cursor": FORGED_CURSORS[name]}
+    if after is not None:
+        params["after"] = after
+    response = client_for(users["dave"]).get("/api/rooms/lobby/messages/", params)
+    assert response.status_code == 400, response.content
+
+
+@pytest.mark.parametrize("position", ["abc", "1.5", "\u0663", "9" * 30])
+def test_forged_catch_up_position_is_400(lobby, position):
+    _, users = lobby
+    params = {"after": "0", "cursor": _cursor(f"p={position}")}
+    response = client_for(users["dave"]).get("/api/rooms/lobby/messages/", params)
+    assert response.status_code == 400
+
+
+def test_cursors_the_server_wrote_still_work(lobby):
+    room, users = lobby
+    for i in range(120):
+        MessageFactory(room=room, author=users["bob"], body=f"m{i}")
+    dave = client_for(users["dave"])
+    seen, url = [], "/api/rooms/lobby/messages/"
+    while url:
+        page = dave.get(url)
+        assert page.status_code == 200
+        seen += [m["body"] for m in page.data["results"]]
+        if page.data["previous"]:
+            assert dave.get(page.data["previous"]).status_code == 200
+        url = page.data["next"]
+    assert seen == [f"m{i}" for i in range(119, -1, -1)]
+
+
+@given(value=st.text(max_size=30))
+@hypothesis_settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_after_or_cursor_is_answered_without_a_500(lobby, value):
+    _, users = lobby
+    dave = client_for(users["dave"])
+    for params in ({"after": value}, {"cursor": value}, {"cursor": _cursor(f"p={value}")}):
+        assert dave.get("/api/rooms/lobby/messages/", params).status_code in (200, 400)
+
+
+# Members: nothing tells an outsider to management what exists -----------------------------
+
+
+@pytest.mark.parametrize("username", ["carol", "ghost"])
+def test_plain_member_gets_403_whether_or_not_the_user_exists(lobby, username):
+    _, users = lobby
+    bob = client_for(users["bob"])
+    added = bob.post("/api/rooms/lobby/members/", {"username": username}, format="json")
+    assert added.status_code == 403
+    assert bob.delete(f"/api/rooms/lobby/members/{username}/").status_code == 403
+
+
+@pytest.mark.parametrize("username", ["ghost", "carol", "x" * 200, "a b", "\u00e9\u0000"])
+def test_removing_a_non_member_is_404(lobby, username):
+    _, users = lobby
+    response = client_for(users["alice"]).delete(f"/api/rooms/lobby/members/{quote(username)}/")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("username", ["x" * 200, "a\x00b", "\ud800"])
+def test_absurd_username_in_a_body_is_400(lobby, username):
+    _, users = lobby
+    body = json.dumps({"username": username})
+    response = client_for(users["alice"]).post(
+        "/api/rooms/lobby/members/", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
+# A room keeps an owner -------------------------------------------------------------------
+
+
+def test_the_only_owner_cannot_remove_or_demote_themself(lobby):
+    room, users = lobby
+    alice = client_for(users["alice"])
+    removed = alice.delete("/api/rooms/lobby/members/alice/")
+    assert removed.status_code == 409
+    assert removed.data["detail"].code == "last_owner"
+    demoted = alice.post("/api/rooms/lobby/members/", {"username": "alice", "role": "member"})
+    assert demoted.status_code == 409
+    assert Membership.objects.get(room=room, user=users["alice"]).role == Role.OWNER
+
+
+def test_an_owner_steps_down_after_transferring_ownership(lobby):
+    room, users = lobby
+    alice = client_for(users["alice"])
+    assert (
+        alice.post("/api/rooms/lobby/members/", {"username": "bob", "role": "owner"}).status_code
+        == 200
+    )
+    assert (
+        alice.post("/api/rooms/lobby/members/", {"username": "alice", "role": "admin"}).status_code
+        == 200
+    )
+    assert client_for(users["bob"]).delete("/api/rooms/lobby/members/alice/").status_code == 204
+    assert list(
+        Membership.objects.filter(room=room, role=Role.OWNER).values_list(
+            "user__username", flat=True
+        )
+    ) == ["bob"]

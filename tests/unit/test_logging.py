@@ -1,6 +1,13 @@
 import logging
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from config.logging import RedactTokensFilter, redact_tokens
+from config.query_params import CREDENTIAL_QUERY_PARAMS, parse_query
 
 
 def test_redacts_query_token():
@@ -22,3 +29,103 @@ def test_filter_rewrites_formatted_records():
     )
     RedactTokensFilter().filter(record)
     assert "secret" not in record.getMessage()
+
+
+# Any spelling the parser reads as a credential is redacted -----------------------------------
+# The middleware reads ``parse_qs(raw.decode("latin-1"))`` (config.query_params.parse_query): a
+# name is %-decoded there, so the redactor must decode it the same way before it compares.
+
+SECRET = "S3CR3T"
+CREDENTIAL_VALUE_CHARS = string.ascii_letters + string.digits + "-_."
+OTHER_CHARS = string.ascii_lowercase + string.digits
+
+
+def spell_char(draw, char: str) -> str:
+    """One character of a name, literally (either case) or as a %-escape (either hex case)."""
+    escape = f"%{ord(char):02X}"
+    return draw(st.sampled_from([char, char.upper(), escape, escape.lower()]))
+
+
+@st.composite
+def credential_names(draw) -> str:
+    name = draw(st.sampled_from(CREDENTIAL_QUERY_PARAMS))
+    spelled = "".join(spell_char(draw, char) for char in name)
+    return spelled + draw(st.sampled_from(["", "", "[]", "%5B%5D"]))
+
+
+@st.composite
+def credential_values(draw) -> str:
+    tail = draw(st.text(CREDENTIAL_VALUE_CHARS, min_size=1, max_size=40))
+    escaped = draw(st.sampled_from(["", "%2E", "%41%42", "+"]))
+    return SECRET + escaped + tail
+
+
+other_fields = st.builds(
+    "{}={}".format, st.text(OTHER_CHARS, min_size=1, max_size=6), st.text(OTHER_CHARS, max_size=6)
+)
+
+
+@st.composite
+def query_strings(draw) -> str:
+    """A query with a credential, spelled any way, among other fields."""
+    name, value = draw(credential_names()), draw(credential_values())
+    before = draw(st.lists(other_fields, max_size=3))
+    after = draw(st.lists(other_fields, max_size=3))
+    return "&".join([*before, f"{name}={value}", *after])
+
+
+LINE_SHAPES = [
+    '127.0.0.1:5000 - "GET /ws/rooms/lobby/?{q} HTTP/1.1" 101',
+    "WebSocket /ws/rooms/lobby/?{q} [accepted]",
+    "scope query_string=b'{q}'",
+    '{{"path": "/ws/", "query": "{q}"}}',
+    "handshake path=/ws/?{q} client=1.2.3.4",
+    "{q}",
+]
+
+
+@given(query=query_strings(), shape=st.sampled_from(LINE_SHAPES))
+@hypothesis_settings(max_examples=500)
+def test_no_spelling_of_a_credential_name_lets_its_value_through(query, shape):
+    assert SECRET not in redact_tokens(shape.format(q=query))
+
+
+@given(query=query_strings())
+def test_the_reader_and_the_redactor_agree_on_names(query):
+    """The spellings above are the ones the reader takes for a credential (case aside)."""
+    read = {key.lower().removesuffix("[]") for key in parse_query(query)}
+    assert read & set(CREDENTIAL_QUERY_PARAMS)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "token=SECRET",
+        "%74oken=SECRET",
+        "to%6Ben=SECRET",
+        "%54%4F%4B%45%4E=SECRET",
+        "TOKEN=SECRET",
+        "token[]=SECRET",
+        "ticket=SECRET",
+        "access_token=SECRET",
+        "access%5Ftoken=SECRET",
+        "x=1&token=SECRET&y=2",
+        "a=/ws/?token=SECRET",
+        "token=SECRET&token=SECRET",
+    ],
+)
+def test_known_bypasses_are_redacted(query):
+    assert "SECRET" not in redact_tokens(f'"GET /ws/?{query} HTTP/1.1" 101')
+
+
+@pytest.mark.parametrize("line", ["tokens=keep", "mytoken=keep", "token_type=keep", "x=keep"])
+def test_other_parameters_are_kept(line):
+    assert redact_tokens(line) == line
+
+
+def test_filter_catches_encoded_names():
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, "%s", ("/ws/?%74oken=s",), None
+    )
+    RedactTokensFilter().filter(record)
+    assert record.getMessage() == "/ws/?%74oken=[redacted]"

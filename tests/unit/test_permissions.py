@@ -60,3 +60,51 @@ def test_member_management(actor, target, new, allowed):
 def test_delete_message_rule(role, own, allowed):
     author_id, user_id = 1, (1 if own else 2)
     assert permissions.can_delete_message(role, author_id=author_id, user_id=user_id) is allowed
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN])
+def test_owners_and_admins_manage_members(role):
+    assert permissions.can_manage_members(role)
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.READER, None])
+def test_others_manage_nobody_whatever_the_target(role):
+    assert not permissions.can_manage_members(role)
+    assert not any(
+        permissions.can_manage_member(role, target, new)
+        for target in [*ALL_ROLES, None]
+        for new in [*ALL_ROLES, None]
+    )
+
+
+@pytest.mark.parametrize(
+    ("owners", "target", "new", "kept"),
+    [
+        (1, Role.OWNER, None, False),
+        (1, Role.OWNER, Role.ADMIN, False),
+        (1, Role.OWNER, Role.READER, False),
+        (1, Role.OWNER, Role.OWNER, True),
+        (2, Role.OWNER, None, True),
+        (2, Role.OWNER, Role.MEMBER, True),
+        (1, Role.ADMIN, None, True),
+        (1, None, Role.OWNER, True),
+        (1, Role.MEMBER, None, True),
+    ],
+)
+def test_a_room_keeps_an_owner(owners, target, new, kept):
+    assert permissions.keeps_an_owner(owner_count=owners, target_role=target, new_role=new) is kept
+
+
+@pytest.mark.parametrize("role", [*ALL_ROLES, None])
+def test_delete_rule_is_made_of_its_two_halves(role):
+    assert permissions.can_delete_message(role, author_id=1, user_id=1) == (
+        permissions.can_delete_own_messages(role)
+    )
+    assert permissions.can_delete_message(role, author_id=1, user_id=2) == (
+        permissions.can_delete_others_messages(role)
+    )
+
+
+def test_dead_rules_are_gone():
+    assert not hasattr(permissions, "ROLE_RANK")
+    assert not hasattr(permissions, "can_list_members")

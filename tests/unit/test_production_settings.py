@@ -2,6 +2,7 @@
 example environment, and a missing required variable stops startup with a clear message."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,13 @@ def example_env() -> dict[str, str]:
     return values
 
 
+# The example's own key is refused on purpose (it is published); a real operator makes one.
+STRONG_KEY = secrets.token_urlsafe(50)
+
+
 def production_env(**overrides: str | None) -> dict[str, str]:
-    """This machine's environment minus anything settings read, plus the example file."""
+    """This machine's environment minus anything settings read, plus the example file with a
+    freshly generated secret key in place of the published placeholder."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -39,6 +45,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         and name not in {"DATABASE_URL", "REDIS_URL", "CHANNEL_LAYER_PREFIX"}
     }
     env.update(example_env())
+    env["DJANGO_SECRET_KEY"] = STRONG_KEY
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)
@@ -69,17 +76,46 @@ def test_check_deploy_passes_with_the_example_env():
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_fails_on_a_weak_secret_key():
-    """The check the test above relies on is live: a short key is a deployment warning."""
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env=production_env(DJANGO_SECRET_KEY="short"),
-    )
+WEAK_KEYS = {
+    "the_published_example": example_env()["DJANGO_SECRET_KEY"],
+    "the_development_default": "insecure-dev-only-change-me",
+    "short": "s3cr3t",
+    "49_characters": "k" * 24 + "e" * 25,
+    "few_distinct_characters": "abcd" * 20,
+}
+
+
+@pytest.mark.parametrize("name", ["DJANGO_SECRET_KEY", "JWT_SIGNING_KEY"])
+@pytest.mark.parametrize("weak", list(WEAK_KEYS))
+def test_weak_or_published_key_stops_startup_with_a_clear_message(name, weak):
+    result = manage("check", env=production_env(**{name: WEAK_KEYS[weak]}))
     assert result.returncode != 0
-    assert "security.W009" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"django.core.exceptions.ImproperlyConfigured: {name} ")
+    assert "secrets.token_urlsafe(50)" in last_line
+    assert WEAK_KEYS[weak] not in last_line  # the message never repeats the key
+
+
+def test_jwt_key_falling_back_to_a_strong_secret_key_starts():
+    result = manage("check", env=production_env(JWT_SIGNING_KEY=None))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings_key", "check_id"),
+    [("DJANGO_SECRET_KEY", "config.E001"), ("JWT_SIGNING_KEY", "config.E002")],
+)
+def test_check_deploy_reports_a_published_key_under_any_settings(settings_key, check_id):
+    """The same rule as a system check: ``check --deploy`` says so under the local settings too
+    (which start with any key, for development)."""
+    env = production_env(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        **{settings_key: example_env()["DJANGO_SECRET_KEY"]},
+    )
+    result = manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert check_id in result.stderr
+    assert manage("check", env=env).returncode == 0  # not a deploy: no error
 
 
 @pytest.mark.parametrize("name", REQUIRED)

@@ -1,4 +1,12 @@
+import re
+
+import jwt
 import pytest
+from django.conf import settings
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tokens import (
     MAX_TOKEN_LENGTH,
@@ -84,3 +92,103 @@ def test_failure_never_carries_the_token():
         decode_access_token(token)
     assert token not in str(excinfo.value)
     assert token not in repr(excinfo.value)
+
+
+# Validly signed tokens with malformed claims ---------------------------------------------
+# Signed with the server's own key, so only the claims can be wrong: every such token must be
+# refused as ``token_invalid`` (it answered HTTP 500 at the handshake before), never raise
+# anything else, and never authenticate anybody.
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+ABSENT = object()
+
+
+def signed_with(user, **changes) -> str:
+    payload = {**AccessToken.for_user(user).payload, **changes}
+    payload = {key: value for key, value in payload.items() if value is not ABSENT}
+    return jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+
+
+def outcome(raw: str):
+    """The user, or the failure class; anything else raised fails the test."""
+    try:
+        return user_for_access_token(decode_access_token(raw))
+    except TokenRejected as rejected:
+        return rejected.failure
+
+
+@pytest.fixture
+def user():
+    return UserFactory()
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("user_id", [1]),
+        ("user_id", {"id": 1}),
+        ("user_id", 1.5),
+        ("user_id", True),
+        ("user_id", "abc"),
+        ("user_id", "1 "),
+        ("user_id", "\u0661"),
+        ("user_id", "9" * 30),
+        ("user_id", 10**30),
+        ("user_id", -1),
+        ("user_id", ABSENT),
+        ("exp", "9999999999"),
+        ("exp", 10**20),
+        ("exp", 1e308),
+        ("exp", float("inf")),
+        ("exp", float("nan")),
+        ("exp", [1]),
+        ("exp", {"a": 1}),
+        ("exp", ABSENT),
+        ("jti", ABSENT),
+        ("iat", [1]),
+        ("iat", "soon"),
+        ("iat", float("inf")),
+        ("nbf", [1]),
+        ("nbf", {"a": 1}),
+    ],
+)
+def test_signed_token_with_a_malformed_claim_is_token_invalid(user, claim, value):
+    assert outcome(signed_with(user, **{claim: value})) == AuthFailure.TOKEN_INVALID
+
+
+@given(
+    claim=st.sampled_from(["user_id", "exp", "jti", "iat", "nbf", "hash_password"]),
+    value=JSON_VALUES,
+)
+@hypothesis_settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_claim_value_is_a_user_or_a_refusal_never_a_crash(user, claim, value):
+    result = outcome(signed_with(user, **{claim: value}))
+    if not isinstance(result, AuthFailure):
+        # Only a claim that still names this user in the accepted shape lets a token through.
+        assert result == user
+        assert claim != "user_id" or str(value) == str(user.pk)
+
+
+@given(user_id=JSON_VALUES)
+@hypothesis_settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_user_id_of_the_wrong_shape_is_token_invalid(user, user_id):
+    assume(not (isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id < 2**63))
+    assume(not (isinstance(user_id, str) and re.fullmatch(r"[0-9]{1,18}", user_id)))
+    assert outcome(signed_with(user, user_id=user_id)) == AuthFailure.TOKEN_INVALID
