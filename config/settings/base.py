@@ -12,7 +12,8 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env")  # optional; real deployments set the environment directly
+if (BASE_DIR / ".env").is_file():  # optional; real deployments set the environment directly
+    env.read_env(BASE_DIR / ".env")
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -144,7 +145,9 @@ TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
 # Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
-CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="asgi")
+# Named after the project (scripts/new_project.py writes the new name here), so two projects
+# on one Redis never share channel names.
+CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
