@@ -247,6 +247,7 @@ def rename(project: Project, names: Names) -> None:
 def drop_template_only(project: Project) -> None:
     """The generator's own pieces: its tests, its marker, its README subsections."""
     project.drop_lines("pyproject.toml", '"starter: ')
+    project.drop_lines("README.md", "| `tests/starter/` |")
     project.cut_region("README.md", "template")
     project.replace("README.md", "## Start your own project\n", "## Built from the template\n")
 
