@@ -2,11 +2,20 @@
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from . import permissions, selectors
+
+
+def not_found(request: HttpRequest) -> HttpResponse:
+    """The site's own 404 page, also under DEBUG.
+
+    ``raise Http404`` would show Django's technical 404 page when DEBUG is on: unstyled (the CSP
+    refuses its inline styles) and listing every URL pattern to someone who may not see the room.
+    """
+    return render(request, "404.html", status=404)
 
 
 @login_required
@@ -19,7 +28,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     membership = selectors.room_for_member(slug=slug, user=request.user)
     if membership is None or not permissions.can_view(membership.role):
-        raise Http404("No such room.")
+        return not_found(request)
     role, user_id = membership.role, request.user.pk
     recent = selectors.messages_recent(
         room_id=membership.room_id, limit=settings.CHAT_HISTORY_PAGE_SIZE

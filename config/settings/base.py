@@ -4,6 +4,7 @@ Everything that differs between environments is read from the environment here, 
 development default; ``production.py`` removes those defaults for secrets, hosts and services.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,11 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env")  # optional; real deployments set the environment directly
+# A local `.env` (a generated project gets one with a fresh secret key), read when present.
+# Production never reads it: its settings come from the real environment or it fails fast.
+DOT_ENV = BASE_DIR / ".env"
+if DOT_ENV.is_file() and not os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production"):
+    env.read_env(DOT_ENV)
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -210,7 +215,9 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
-CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="asgi")
+# Named after the project (a generated project gets its own name here), so two projects on
+# one Redis never share channel names.
+CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

@@ -38,6 +38,8 @@ let socket = null;
 let attempt = 0;
 let retryTimer = null;
 let stopped = false;
+// Set when this page submits the logout form: the socket's close is then expected.
+let leaving = false;
 // Ids deleted while a history fetch was in flight must not come back with its answer.
 const deleted = new Set();
 
@@ -251,6 +253,9 @@ function onFrame(event) {
 function onClose(event) {
   socket = null;
   online.replaceChildren();
+  // Our own logout closes the socket (4001) while the logout POST is still in flight; following
+  // it to the login form would race the POST's redirect and lose its "logged out" notice.
+  if (leaving) return;
   if (event.code === CLOSE.UNAUTHENTICATED) {
     stopped = true;
     showState("Signed out", "closed");
@@ -298,6 +303,15 @@ list.addEventListener("click", (event) => {
   if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
   socket.send(JSON.stringify({ type: "message.delete", id: Number(button.dataset.id) }));
   button.disabled = true; // until message.deleted removes it (or an error frame explains)
+});
+
+// The header's logout form (base.html) navigates this page itself.
+document.querySelector("form.logout")?.addEventListener("submit", () => {
+  leaving = true;
+  stopped = true;
+  if (retryTimer !== null) window.clearTimeout(retryTimer);
+  retryTimer = null;
+  showState("Logging out…", "closed");
 });
 
 // Back online: skip the rest of the backoff wait.

@@ -148,9 +148,8 @@ def new_page(browser: Browser, live_daphne: LiveServer) -> Iterator[Callable[...
     pages: list[Watched] = []
 
     def make(**context_options) -> Watched:
-        context = browser.new_context(
-            base_url=live_daphne.http, viewport={"width": 1000, "height": 720}, **context_options
-        )
+        options = {"viewport": {"width": 1000, "height": 720}, **context_options}
+        context = browser.new_context(base_url=live_daphne.http, **options)
         context.set_default_timeout(5000)
         contexts.append(context)
         watched = watch(context.new_page())
