@@ -1,10 +1,16 @@
 """JWT endpoints for API and mobile clients (simplejwt), behind the same login lockout as the
 HTML login form and the admin (django-axes), plus a per-address request rate."""
 
+from datetime import UTC, datetime
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
+from rest_framework.views import APIView
 from rest_framework_simplejwt.views import (
     TokenBlacklistView,
     TokenObtainPairView,
@@ -12,6 +18,7 @@ from rest_framework_simplejwt.views import (
 )
 
 from .addresses import request_client_address
+from .tickets import issue_ticket
 
 
 class LoginRateThrottle(AnonRateThrottle):
@@ -56,3 +63,47 @@ class TokenRefreshThrottledView(TokenRefreshView):
 
 class TokenLogoutView(TokenBlacklistView):
     """Blacklists the refresh token: the API client's logout."""
+
+
+class WebSocketTicketSerializer(serializers.Serializer):
+    room = serializers.SlugField(
+        required=False, max_length=50, help_text="Bind the ticket to this room only."
+    )
+
+
+class WebSocketTicketView(APIView):
+    """A one-time ticket for one WebSocket handshake (``/ws/rooms/<slug>/?ticket=...``).
+
+    Single use, valid ``WS_TICKET_SECONDS``, bound to the caller (and to ``room`` if given).
+    The socket it opens ends when the caller's credential would have (the access token's
+    ``exp``, or the session's expiry) unless refreshed in-band with ``auth.refresh``.
+    """
+
+    throttle_classes = [ScopedRateThrottle]  # per user
+    throttle_scope = "ws_ticket"
+
+    @extend_schema(
+        request=WebSocketTicketSerializer,
+        responses={
+            200: inline_serializer(
+                "WebSocketTicketAnswer",
+                {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = WebSocketTicketSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ticket, lifetime = issue_ticket(
+            user=request.user,
+            room=serializer.validated_data.get("room"),
+            credential_expires_at=_credential_expiry(request),
+        )
+        return Response({"ticket": ticket, "expires_in": lifetime})
+
+
+def _credential_expiry(request: Request) -> datetime:
+    """When the credential this request came with ends."""
+    if request.auth is not None and "exp" in request.auth:
+        return datetime.fromtimestamp(request.auth["exp"], tz=UTC)
+    return request.session.get_expiry_date()

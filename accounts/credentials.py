@@ -12,7 +12,14 @@ from enum import StrEnum
 class AuthMethod(StrEnum):
     NONE = "none"
     SESSION = "session"
-    JWT = "jwt"
+    JWT = "jwt"  # ?token= or the Sec-WebSocket-Protocol bearer
+    TICKET = "ticket"  # ?ticket= (one-time, from POST /api/auth/ws-ticket/)
+
+    @property
+    def refreshable(self) -> bool:
+        """Token sockets move their deadline with ``auth.refresh``; cookie sockets follow their
+        session."""
+        return self in (AuthMethod.JWT, AuthMethod.TICKET)
 
 
 class AuthFailure(StrEnum):
@@ -37,12 +44,23 @@ class AuthFailure(StrEnum):
     """The browser session behind a cookie socket logged out or was deleted."""
     SESSION_EXPIRED = "session_expired"
     """The browser session behind a cookie socket reached its expiry time."""
+    TOKEN_WRONG_USER = "token_wrong_user"
+    """``auth.refresh`` offered a valid access token of another user."""
+    TICKET_INVALID = "ticket_invalid"
+    """No such ticket (never issued, garbled, or so old it is forgotten), or several at once."""
+    TICKET_EXPIRED = "ticket_expired"
+    """The ticket's few seconds (``WS_TICKET_SECONDS``) passed before it was used."""
+    TICKET_REUSED = "ticket_reused"
+    """The ticket was already used: tickets open one socket each."""
+    TICKET_WRONG_ROOM = "ticket_wrong_room"
+    """The ticket is bound to another room."""
     NOT_AUTHENTICATED = "not_authenticated"
     """No credential at all."""
 
 
 EXPIRY_FAILURES = {
     AuthMethod.JWT: AuthFailure.TOKEN_EXPIRED,
+    AuthMethod.TICKET: AuthFailure.TOKEN_EXPIRED,
     AuthMethod.SESSION: AuthFailure.SESSION_EXPIRED,
 }
 
@@ -51,13 +69,16 @@ EXPIRY_FAILURES = {
 class Credential:
     """What the socket authenticated with; ``failure`` set means the socket must be refused.
 
-    ``expires_at``: when the credential ends by itself (token ``exp``, session expiry date).
+    ``expires_at``: when the credential ends by itself (token ``exp``, session expiry date, for
+    a ticket the end of the credential that asked for it). ``room``: the one room a ticket is
+    bound to, if any.
     """
 
     method: AuthMethod
     failure: AuthFailure | None = None
     expires_at: datetime | None = None
     session_key: str | None = None
+    room: str | None = None
 
     @property
     def expiry_failure(self) -> AuthFailure:

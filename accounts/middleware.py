@@ -4,6 +4,7 @@ The consumer reads ``scope["credential"]`` to decide (and to close with a code t
 a close before ``accept`` becomes a bare HTTP 403 in daphne).
 """
 
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
@@ -15,53 +16,124 @@ from django.http.request import split_domain_port, validate_host
 
 from config.query_params import parse_query
 
-from . import addresses
+from . import addresses, tickets
 from .credentials import AuthFailure, AuthMethod, Credential
 from .tokens import TokenRejected, decode_access_token, user_for_access_token
 
 # Past this the query string is garbage; parse nothing of it.
 MAX_QUERY_STRING_BYTES = 4096
+# Sec-WebSocket-Protocol: the application protocol a client may ask for, and the prefix of the
+# entry that carries its access JWT (browsers cannot set any other header).
+SUBPROTOCOL = "chat.v2"
+BEARER_PREFIX = "bearer."
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedCredential:
+    """What the handshake carried besides a cookie: ``kind`` is ``token`` (query), ``bearer``
+    (subprotocol) or ``ticket`` (query); ``values`` every value of it (one is valid)."""
+
+    kind: str
+    values: list[str]
+
+
+def query_params(scope: dict) -> dict[str, list[str]] | None:
+    """The query string's fields, or None when it is oversized or unparsable."""
+    raw = scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY_STRING_BYTES:
+        return None
+    try:
+        return parse_query(raw.decode("latin-1"))
+    except ValueError:
+        return None
+
+
+def presented_credential(scope: dict) -> PresentedCredential | None:
+    """The non-cookie credential of a handshake, or None when there is none (the cookie rules).
+
+    An oversized or unparsable query string, or more than one kind at once, counts as a present,
+    malformed token, so it can never fall back to the session.
+    """
+    params = query_params(scope)
+    if params is None:
+        return PresentedCredential("token", [""])
+    found = [
+        PresentedCredential(kind, values)
+        for kind, values in (
+            ("token", params.get("token")),
+            ("ticket", params.get("ticket")),
+            ("bearer", _bearer_values(scope)),
+        )
+        if values
+    ]
+    if len(found) > 1:
+        return PresentedCredential("token", [""])
+    return found[0] if found else None
 
 
 def query_token_values(scope: dict) -> list[str] | None:
-    """Every ``token`` value in the query string, or None when the parameter is absent.
+    """Every value of the non-cookie credential, or None when the socket has none."""
+    presented = presented_credential(scope)
+    return presented.values if presented is not None else None
 
-    An oversized or unparsable query string counts as a present, malformed token so it can
-    never fall back to the session.
-    """
-    raw = scope.get("query_string", b"")
-    if len(raw) > MAX_QUERY_STRING_BYTES:
-        return [""]
+
+def _bearer_values(scope: dict) -> list[str]:
+    return [
+        entry.removeprefix(BEARER_PREFIX)
+        for entry in scope.get("subprotocols") or ()
+        if entry.startswith(BEARER_PREFIX)
+    ]
+
+
+async def credential_from_token(value: str) -> tuple[object, Credential]:
+    """An access JWT: one pure check, then one query for the user."""
     try:
-        params = parse_query(raw.decode("latin-1"))
-    except ValueError:
-        return [""]
-    return params.get("token")
-
-
-async def credential_from_token_values(values: list[str]) -> tuple[object, Credential]:
-    """Authenticate a query-token socket: one pure check, then one query for the user."""
-    if len(values) != 1:
-        return AnonymousUser(), Credential(AuthMethod.JWT, AuthFailure.TOKEN_MALFORMED)
-    try:
-        claims = decode_access_token(values[0])
+        claims = decode_access_token(value)
         user = await database_sync_to_async(user_for_access_token)(claims)
     except TokenRejected as rejected:
         return AnonymousUser(), Credential(AuthMethod.JWT, rejected.failure)
     return user, Credential(AuthMethod.JWT, expires_at=claims.expires_at)
 
 
-class QueryTokenAuthMiddleware(BaseMiddleware):
-    """``?token=<access JWT>`` for API and mobile clients; runs inside ``AuthMiddlewareStack``.
+async def credential_from_ticket(value: str) -> tuple[object, Credential]:
+    """A one-time ticket: redeemed (single use) in the shared cache, then the user loaded."""
+    try:
+        grant = await tickets.redeem_ticket(value)
+        user = await database_sync_to_async(tickets.user_for_grant)(grant)
+    except TokenRejected as rejected:
+        return AnonymousUser(), Credential(AuthMethod.TICKET, rejected.failure)
+    return user, Credential(AuthMethod.TICKET, expires_at=grant.expires_at, room=grant.room)
 
-    No ``token`` parameter: the session user stands. A ``token`` present decides alone, so a
-    bad token can never fall back to an ambient cookie.
+
+async def credential_from_presented(presented: PresentedCredential) -> tuple[object, Credential]:
+    method = AuthMethod.TICKET if presented.kind == "ticket" else AuthMethod.JWT
+    if len(presented.values) != 1:
+        ticket = method == AuthMethod.TICKET
+        failure = AuthFailure.TICKET_INVALID if ticket else AuthFailure.TOKEN_MALFORMED
+        return AnonymousUser(), Credential(method, failure)
+    if method == AuthMethod.TICKET:
+        return await credential_from_ticket(presented.values[0])
+    return await credential_from_token(presented.values[0])
+
+
+class QueryTokenAuthMiddleware(BaseMiddleware):
+    """The non-cookie credentials, for API and mobile clients; runs inside
+    ``AuthMiddlewareStack``:
+
+    - ``?ticket=<one-time ticket>`` from ``POST /api/auth/ws-ticket/`` (preferred: nothing
+      long-lived in a URL);
+    - ``Sec-WebSocket-Protocol: chat.v2, bearer.<access JWT>`` (the consumer selects
+      ``chat.v2``);
+    - ``?token=<access JWT>`` (still accepted).
+
+    None of them: the session user stands. One present decides alone, so a bad credential can
+    never fall back to an ambient cookie.
     """
 
     async def __call__(self, scope, receive, send):
         scope = dict(scope)
-        values = query_token_values(scope)
-        if values is None:
+        presented = presented_credential(scope)
+        if presented is None:
             user = scope.get("user") or AnonymousUser()
             if user.is_authenticated:
                 session = scope.get("session")
@@ -74,7 +146,7 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
             else:
                 credential = Credential(AuthMethod.NONE, AuthFailure.NOT_AUTHENTICATED)
         else:
-            user, credential = await credential_from_token_values(values)
+            user, credential = await credential_from_presented(presented)
             scope["user"] = user
         scope["credential"] = credential
         return await self.inner(scope, receive, send)
@@ -87,9 +159,10 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-def origin_allowed(origin: str, *, host: str | None) -> bool:
-    """Same-origin (Origin's host:port equals the Host the socket was opened on, and that host
-    is in ``ALLOWED_HOSTS``) or listed exactly in ``CSRF_TRUSTED_ORIGINS``.
+def origin_allowed(origin: str, *, host: str | None, scheme: str = "ws") -> bool:
+    """Same-origin (Origin's scheme matches the socket's, ``https`` for ``wss`` and ``http`` for
+    ``ws``, its host:port equals the Host the socket was opened on, and that host is in
+    ``ALLOWED_HOSTS``) or listed exactly in ``CSRF_TRUSTED_ORIGINS``.
 
     Stricter than channels' ``AllowedHostsOriginValidator``, which ignores ports, so a page on
     ``http://127.0.0.1:9999`` could open sockets to a site on ``127.0.0.1:8000`` with its cookie.
@@ -100,6 +173,8 @@ def origin_allowed(origin: str, *, host: str | None) -> bool:
     normalized = f"{parsed.scheme}://{parsed.netloc}".lower()
     if normalized in (trusted.lower() for trusted in settings.CSRF_TRUSTED_ORIGINS):
         return True
+    if parsed.scheme != ("https" if scheme in ("wss", "https") else "http"):
+        return False  # an https page's cookie must not ride a plain ws:// socket, nor vice versa
     if host is None or parsed.netloc.lower() != host.strip().lower():
         return False
     domain, _port = split_domain_port(host)
@@ -131,7 +206,9 @@ class WebSocketOriginValidator:
         if origin is None:
             allowed = query_token_values(scope) is not None
         else:
-            allowed = origin_allowed(origin, host=_header(scope, b"host"))
+            allowed = origin_allowed(
+                origin, host=_header(scope, b"host"), scheme=scope.get("scheme") or "ws"
+            )
         if allowed:
             return await self.application(scope, receive, send)
         return await WebsocketDenier()(scope, receive, send)

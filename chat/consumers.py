@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.credentials import AuthFailure, Credential
-from accounts.middleware import client_address
+from accounts.middleware import client_address, query_params
+from accounts.tokens import TokenRejected, decode_access_token, user_for_access_token
 from config.server_shims import dispatch_to_handler
 
 from . import events, metrics, permissions, selectors, services
@@ -24,10 +25,16 @@ from .close_codes import CloseCode, ErrorCode
 from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
 from .presence import LAYER_ERRORS
 from .protocol import (
+    SUBPROTOCOL,
     DeleteMessage,
     ProtocolError,
+    RefreshAuth,
     SendMessage,
+    auth_expiring_frame,
+    auth_refreshed_frame,
     error_frame,
+    message_ack_frame,
+    message_deleted_frame,
     parse_client_frame,
     room_joined_frame,
 )
@@ -76,6 +83,10 @@ class GuardedConsumer(AsyncWebsocketConsumer):
                 await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
 
     async def accept(self, subprotocol=None, headers=None) -> None:
+        # A client that offered the protocol's name gets it back, as RFC 6455 requires (a
+        # browser fails a handshake that selects none of what it offered); never the bearer.
+        if subprotocol is None and SUBPROTOCOL in (self.scope.get("subprotocols") or ()):
+            subprotocol = SUBPROTOCOL
         await super().accept(subprotocol, headers)
         self.accepted = True
 
@@ -104,7 +115,11 @@ class RoomConsumer(GuardedConsumer):
     role: str | None = None
     joined = False
     held_events: list | None = None
+    replay: selectors.Replay | None = None
+    replayed_upto = 0  # message.new events up to this id were sent by the resume's replay
     _expiry: asyncio.TimerHandle | None = None
+    _warning: asyncio.TimerHandle | None = None
+    deadline: datetime | None = None
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -117,14 +132,14 @@ class RoomConsumer(GuardedConsumer):
             await self._check_credential()
             await self._authorize()
             await self._join()
+            await self._read_replay()
         except Refused as refusal:
             await self._refuse(refusal)
             return
         await self._go_live()
 
     async def disconnect(self, code: int) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
+        self._cancel_deadline()
         if not self.joined:
             return
         self.joined = False
@@ -161,6 +176,9 @@ class RoomConsumer(GuardedConsumer):
         raise Refused(None, "failed_auth_budget", limit=RateLimitKind.FAILED_AUTH)
 
     async def _authorize(self) -> None:
+        if self.credential.room is not None and self.credential.room != self.slug:
+            failure = AuthFailure.TICKET_WRONG_ROOM
+            raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
         access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
         if access is None or not permissions.can_view(access.role):
             # A room the user cannot see answers like no room at all (REST answers 404 alike).
@@ -188,21 +206,48 @@ class RoomConsumer(GuardedConsumer):
             await self._undo_partial_join()
             raise Refused(CloseCode.TRY_AGAIN_LATER, "layer_unavailable") from None
 
+    async def _read_replay(self) -> None:
+        """``?after=<message id>``: what this socket missed, read *after* subscribing, so
+        nothing falls between the replay and the live stream (``message_new`` skips doubles)."""
+        after = _after_param(self.scope)
+        if after is None:
+            return
+        if after is _INVALID:
+            self.replay = selectors.Replay(complete=False, messages=[], deleted_ids=[])
+            return
+        try:
+            self.replay = await database_sync_to_async(selectors.replay_after)(
+                room_id=self.room_id, after_id=after, limit=settings.CHAT_RESUME_MAX_MESSAGES
+            )
+        except DatabaseError:
+            logger.warning("resume not read", exc_info=True)
+            self.replay = selectors.Replay(complete=False, messages=[], deleted_ids=[])
+
     async def _go_live(self) -> None:
         runtime().open_sockets += 1
         self.joined = True
         self.refused_in_row = 0
         await self.accept()
+        replay = self.replay
         await self.send(
-            text_data=room_joined_frame(room=self.slug, role=self.role, online=self.online)
+            text_data=room_joined_frame(
+                room=self.slug,
+                role=self.role,
+                online=self.online,
+                recovered=None if replay is None else replay.complete,
+            )
         )
+        if replay is not None:
+            for message in replay.messages:
+                await self.send(text_data=events.message_new_text(message))
+            for message_id in replay.deleted_ids:
+                await self.send(text_data=message_deleted_frame(message_id=message_id))
+            self.replayed_upto = replay.last_message_id or 0
+            self.replay = None
         held, self.held_events = self.held_events, None
         for event in held:  # what the room said while this socket was joining, in order
             await self.dispatch(event)
-        if self.credential.expires_at is not None:
-            # A timer handle, not a sleeping task: a fraction of the memory per idle socket.
-            delay = (self.credential.expires_at - datetime.now(UTC)).total_seconds()
-            self._expiry = asyncio.get_running_loop().call_later(max(delay, 0), self._on_expiry)
+        self._schedule_deadline(self.credential.expires_at)
         self._log("connect", code=None)
         metrics.record_handshake(HandshakeOutcome.ACCEPTED)
 
@@ -233,6 +278,8 @@ class RoomConsumer(GuardedConsumer):
                 await self._handle_send(command)
             elif isinstance(command, DeleteMessage):
                 await self._handle_delete(command)
+            elif isinstance(command, RefreshAuth):
+                await self._handle_refresh(command)
         except DatabaseError:
             logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
             await self._send_error(ErrorCode.UNAVAILABLE, "Not stored; try again shortly.")
@@ -241,10 +288,15 @@ class RoomConsumer(GuardedConsumer):
         if not permissions.can_send(self.role):
             await self._send_error(ErrorCode.FORBIDDEN, "Your role in this room cannot send.")
             return
-        # The room (this socket included) hears message.new from chat.signals after commit.
-        await database_sync_to_async(services.message_create)(
-            room=self.room, author=self.user, body=command.body
+        # The room (this socket included) hears message.new from chat.signals after commit;
+        # a resend of a client id already stored stores and broadcasts nothing.
+        message, _ = await database_sync_to_async(services.message_create)(
+            room=self.room, author=self.user, body=command.body, client_id=command.client_id
         )
+        if command.client_id is not None:
+            await self.send(
+                text_data=message_ack_frame(client_id=command.client_id, message_id=message.pk)
+            )
 
     async def _handle_delete(self, command: DeleteMessage) -> None:
         message = await database_sync_to_async(selectors.message_in_room)(
@@ -261,6 +313,27 @@ class RoomConsumer(GuardedConsumer):
         # The room (this socket included) hears message.deleted from chat.signals after commit.
         await database_sync_to_async(services.message_delete)(message=message)
 
+    async def _handle_refresh(self, command: RefreshAuth) -> None:
+        """A new access token over the open socket: validated exactly like a handshake's, for
+        the same user; the deadline moves. Anything else closes 4001 with the reason."""
+        if not self.credential.method.refreshable:
+            await self._send_error(
+                ErrorCode.INVALID_MESSAGE,
+                "Cookie sockets follow their session; nothing to refresh.",
+            )
+            return
+        try:
+            claims = decode_access_token(command.token)
+            user = await database_sync_to_async(user_for_access_token)(claims)
+        except TokenRejected as rejected:
+            await self._revoke(rejected.failure)
+            return
+        if user.pk != self.user.pk:
+            await self._revoke(AuthFailure.TOKEN_WRONG_USER)
+            return
+        self._schedule_deadline(claims.expires_at)
+        await self.send(text_data=auth_refreshed_frame(expires_at=claims.expires_at))
+
     # Events (chat.events; one handler per type) -----------------------------------------------
 
     async def deliver(self, event: dict) -> None:
@@ -271,10 +344,15 @@ class RoomConsumer(GuardedConsumer):
         await self.dispatch(event)
 
     async def message_new(self, event: dict) -> None:
+        message_id = event.get("message_id")
+        if message_id is not None and message_id <= self.replayed_upto:
+            return  # the resume's replay already sent it
         await self.send(text_data=event["text"])  # serialized once for the whole room
 
-    message_deleted = message_new
-    presence_changed = message_new
+    async def message_deleted(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+
+    presence_changed = message_deleted
 
     async def room_deleted(self, event: dict) -> None:
         self._log("revoke", code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
@@ -295,9 +373,7 @@ class RoomConsumer(GuardedConsumer):
             self.credential.session_key not in event["session_keys"]
         ):
             return
-        failure = AuthFailure(event["failure"])
-        self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
-        await self._close_unauthenticated(failure)
+        await self._revoke(AuthFailure(event["failure"]))
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -365,12 +441,39 @@ class RoomConsumer(GuardedConsumer):
         metrics.record_rate_limited(RateLimitKind.MESSAGE)
         await self._send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
 
-    def _on_expiry(self) -> None:
+    def _schedule_deadline(self, expires_at: datetime | None) -> None:
+        """Close at ``expires_at``; token sockets hear ``auth.expiring`` early enough to refresh.
+
+        Timer handles, not sleeping tasks: a fraction of the memory per idle socket."""
+        self._cancel_deadline()
+        if expires_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        left = max((expires_at - datetime.now(UTC)).total_seconds(), 0)
+        self._expiry = loop.call_later(left, self._in_task, self._close_expired)
+        if self.credential.method.refreshable:
+            # Warn WARNING seconds ahead, or halfway for a credential shorter than twice that.
+            ahead = min(settings.CHAT_AUTH_EXPIRY_WARNING_SECONDS, left / 2)
+            self._warning = loop.call_later(left - ahead, self._in_task, self._warn_expiring)
+        self.deadline = expires_at
+
+    def _cancel_deadline(self) -> None:
+        for timer in (self._expiry, self._warning):
+            if timer is not None:
+                timer.cancel()
+
+    def _in_task(self, coroutine_function) -> None:
         # Keep a reference: the event loop holds tasks only weakly.
-        self._expiry_close = asyncio.ensure_future(self._close_expired())
+        self._timer_task = asyncio.ensure_future(coroutine_function())
+
+    async def _warn_expiring(self) -> None:
+        await self.send(text_data=auth_expiring_frame(expires_at=self.deadline))
 
     async def _close_expired(self) -> None:
-        failure = self.credential.expiry_failure
+        await self._revoke(self.credential.expiry_failure)
+
+    async def _revoke(self, failure: AuthFailure) -> None:
+        """The credential ended while connected: 4001, the class in a last error frame."""
         self._log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
         await self._close_unauthenticated(failure)
 
@@ -417,6 +520,20 @@ class RoomConsumer(GuardedConsumer):
             fields["client_ip"],
             extra=fields,
         )
+
+
+_INVALID = object()
+
+
+def _after_param(scope: dict):
+    """``?after=``: None when absent, the id, or ``_INVALID`` (then recovered is false)."""
+    values = (query_params(scope) or {}).get("after")
+    if not values:
+        return None
+    value = values[0]
+    if len(values) != 1 or not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return _INVALID
+    return int(value)
 
 
 def _frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:

@@ -38,16 +38,20 @@ def user_group(user_id: int) -> str:
 
 def message_new(message) -> dict:
     """A stored message; ``message.room`` and ``message.author`` are read, so pass them loaded."""
-    return _room_event(
-        "message.new",
-        message.room_id,
-        protocol.message_new_frame(
-            message_id=message.pk,
-            room=message.room.slug,
-            author=message.author.get_username(),
-            body=message.body,
-            created_at=message.created_at,
-        ),
+    event = _room_event("message.new", message.room_id, message_new_text(message))
+    event["message_id"] = message.pk  # a resuming socket skips what its replay already sent
+    return event
+
+
+def message_new_text(message) -> str:
+    """The frame of a stored message: the same live and in a resume's replay."""
+    return protocol.message_new_frame(
+        message_id=message.pk,
+        room=message.room.slug,
+        author=message.author.get_username(),
+        body=message.body,
+        created_at=message.created_at,
+        client_id=message.client_id or None,
     )
 
 

@@ -63,10 +63,40 @@ class Message(models.Model):
     )
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+    client_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Chosen by the sending client; a resend with the same id stores nothing new.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["room", "-created_at", "-id"], name="message_history")]
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # Idempotent sends, across processes and races: one message per author and client id.
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="message_client_id_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.author} in {self.room}: {self.body[:40]}"
+
+
+class DeletedMessage(models.Model):
+    """A tombstone per deleted message, so a socket resuming after a cut hears of deletes that
+    happened while it was away (``message.deleted`` in the replay)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="deletions")
+    message_id = models.BigIntegerField()
+    created_at = models.DateTimeField(help_text="When the deleted message was created.")
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "deleted_at"], name="deletion_replay")]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} deleted from {self.room}"

@@ -17,9 +17,16 @@ class ProtocolError(Exception):
         self.detail = detail
 
 
+# Protocol 2: tickets and the Sec-WebSocket-Protocol bearer, in-band refresh, resume, client ids.
+PROTOCOL_VERSION = 2
+SUBPROTOCOL = "chat.v2"
+MAX_CLIENT_ID_CHARS = 64
+
+
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     body: str
+    client_id: str | None = None
     frame_type = "message.send"
 
 
@@ -29,7 +36,16 @@ class DeleteMessage:
     frame_type = "message.delete"
 
 
-ClientCommand = SendMessage | DeleteMessage
+@dataclass(frozen=True, slots=True)
+class RefreshAuth:
+    token: str
+    frame_type = "auth.refresh"
+
+    def __repr__(self) -> str:  # never the token, in a log or a traceback
+        return "RefreshAuth(token=[redacted])"
+
+
+ClientCommand = SendMessage | DeleteMessage | RefreshAuth
 
 
 def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
@@ -41,9 +57,17 @@ def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, 'Send a JSON object with a string "type".')
     if data["type"] == "message.send":
-        return SendMessage(body=_valid_body(data.get("body"), max_body_chars=max_body_chars))
+        return SendMessage(
+            body=_valid_body(data.get("body"), max_body_chars=max_body_chars),
+            client_id=_valid_client_id(data.get("client_id")),
+        )
     if data["type"] == "message.delete":
         return DeleteMessage(message_id=_valid_id(data.get("id")))
+    if data["type"] == "auth.refresh":
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, '"token" must be an access token.')
+        return RefreshAuth(token=token)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "Unknown message type.")
 
 
@@ -92,6 +116,23 @@ def _draws(char: str, invisible: frozenset[str]) -> bool:
     )
 
 
+def _valid_client_id(value: object) -> str | None:
+    """Absent, or 1-64 printable characters (no controls, no surrogates)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_CLIENT_ID_CHARS
+        or not value.isprintable()
+        or not _encodable(value)
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            f'"client_id" must be 1-{MAX_CLIENT_ID_CHARS} printable characters.',
+        )
+    return value
+
+
 def _valid_id(value: object) -> int:
     # bool is an int in Python; JSON true is not a message id.
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
@@ -107,18 +148,25 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def message_new_frame(*, message_id: int, room: str, author: str, body: str, created_at) -> str:
+def message_new_frame(
+    *, message_id: int, room: str, author: str, body: str, created_at, client_id: str | None = None
+) -> str:
     """The ``message.new`` frame, serialized once per message and sent as-is to every socket."""
-    return json.dumps(
-        {
-            "type": "message.new",
-            "id": message_id,
-            "room": room,
-            "author": author,
-            "body": body,
-            "created_at": created_at.isoformat(),
-        }
-    )
+    frame = {
+        "type": "message.new",
+        "id": message_id,
+        "room": room,
+        "author": author,
+        "body": body,
+        "created_at": created_at.isoformat(),
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return json.dumps(frame)
+
+
+def message_ack_frame(*, client_id: str, message_id: int) -> str:
+    return json.dumps({"type": "message.ack", "client_id": client_id, "id": message_id})
 
 
 def error_frame(code: ErrorCode, detail: str) -> str:
@@ -129,9 +177,29 @@ def message_deleted_frame(*, message_id: int) -> str:
     return json.dumps({"type": "message.deleted", "id": message_id})
 
 
-def room_joined_frame(*, room: str, role: str, online: list[str]) -> str:
-    return json.dumps({"type": "room.joined", "room": room, "role": role, "online": online})
+def room_joined_frame(
+    *, room: str, role: str, online: list[str], recovered: bool | None = None
+) -> str:
+    """``recovered`` only when the client asked to resume (``?after=``)."""
+    frame = {
+        "type": "room.joined",
+        "protocol": PROTOCOL_VERSION,
+        "room": room,
+        "role": role,
+        "online": online,
+    }
+    if recovered is not None:
+        frame["recovered"] = recovered
+    return json.dumps(frame)
 
 
 def presence_frame(*, user: str, status: str, online: list[str]) -> str:
     return json.dumps({"type": "presence", "user": user, "status": status, "online": online})
+
+
+def auth_expiring_frame(*, expires_at) -> str:
+    return json.dumps({"type": "auth.expiring", "expires_at": expires_at.isoformat()})
+
+
+def auth_refreshed_frame(*, expires_at) -> str:
+    return json.dumps({"type": "auth.refreshed", "expires_at": expires_at.isoformat()})

@@ -8,7 +8,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from .models import Membership, Message, Room
+from .models import DeletedMessage, Membership, Message, Room
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,56 @@ def messages_history(*, room_id: int, after_id: int | None = None) -> QuerySet[M
     if after_id is not None:
         messages = messages.filter(pk__gt=after_id)
     return messages
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a socket resuming after ``after_id`` missed: messages after it (oldest first), then
+    deletes of messages it may hold. ``complete`` False: more than the limit, or an unknown
+    position; nothing is replayed and the client reloads history through REST."""
+
+    complete: bool
+    messages: list[Message]
+    deleted_ids: list[int]
+
+    @property
+    def last_message_id(self) -> int | None:
+        return self.messages[-1].pk if self.messages else None
+
+
+def replay_after(*, room_id: int, after_id: int, limit: int) -> Replay:
+    incomplete = Replay(complete=False, messages=[], deleted_ids=[])
+    since = None
+    if after_id > 0:
+        # Deletes the client may not have heard: since its last message was created.
+        since = (
+            Message.objects.filter(room_id=room_id, pk=after_id)
+            .values_list("created_at", flat=True)
+            .first()
+        ) or (
+            DeletedMessage.objects.filter(room_id=room_id, message_id=after_id)
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if since is None:
+            return incomplete  # not a position in this room
+    messages = list(
+        Message.objects.filter(room_id=room_id, pk__gt=after_id)
+        .select_related("author", "room")
+        .order_by("pk")[: limit + 1]
+    )
+    deleted_ids = []
+    if since is not None:
+        deleted_ids = list(
+            DeletedMessage.objects.filter(
+                room_id=room_id, message_id__lte=after_id, deleted_at__gte=since
+            )
+            .order_by("deleted_at", "pk")
+            .values_list("message_id", flat=True)[: limit + 1]
+        )
+    if len(messages) > limit or len(deleted_ids) > limit:
+        return incomplete
+    return Replay(complete=True, messages=messages, deleted_ids=deleted_ids)
 
 
 def message_in_room(*, room_id: int, message_id: int) -> Message | None:

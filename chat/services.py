@@ -10,7 +10,7 @@ Unique constraints back it up: an ``IntegrityError`` becomes a domain error, nev
 from django.db import IntegrityError, transaction
 
 from . import permissions, selectors
-from .models import Membership, Message, Role, Room
+from .models import DeletedMessage, Membership, Message, Role, Room
 
 
 class ServiceError(Exception):
@@ -65,9 +65,33 @@ class LastOwner(ServiceError):
     detail = "A room keeps at least one owner: make someone else owner first."
 
 
-def message_create(*, room: Room, author, body: str) -> Message:
-    """Persist one message; ``chat.signals`` tells the room after commit, whoever wrote it."""
-    return Message.objects.create(room=room, author=author, body=body)
+def message_create(
+    *, room: Room, author, body: str, client_id: str | None = None
+) -> tuple[Message, bool]:
+    """Persist one message; ``chat.signals`` tells the room after commit, whoever wrote it.
+
+    With a ``client_id`` the send is idempotent: if the author already stored a message with
+    that id (a resend after a cut connection, from any process), nothing new is stored or
+    broadcast and that message is returned, with ``False``. The database's unique constraint
+    decides, so two resends racing each other store one message.
+    """
+    if client_id is None:
+        return Message.objects.create(room=room, author=author, body=body), True
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                room=room, author=author, body=body, client_id=client_id
+            )
+        return message, True
+    except IntegrityError:
+        return Message.objects.get(author=author, client_id=client_id), False
+
+
+def message_tombstone(*, message: Message) -> None:
+    """Remember a deleted message, for sockets resuming after a cut (``selectors.replay_after``)."""
+    DeletedMessage.objects.create(
+        room_id=message.room_id, message_id=message.pk, created_at=message.created_at
+    )
 
 
 def message_delete(*, message: Message) -> None:

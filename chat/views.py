@@ -1,5 +1,7 @@
 """Browser pages (session login). Non-members get 404 for a room: no existence leak."""
 
+from csp.constants import HEADER as CSP_HEADER
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,8 +16,12 @@ def not_found(request: HttpRequest) -> HttpResponse:
 
     ``raise Http404`` would show Django's technical 404 page when DEBUG is on: unstyled (the CSP
     refuses its inline styles) and listing every URL pattern to someone who may not see the room.
+    django-csp leaves 404s without the header under DEBUG (for that technical page); ours needs
+    no exemption, so it carries the site's policy in every mode.
     """
-    return render(request, "404.html", status=404)
+    response = render(request, "404.html", status=404)
+    response[CSP_HEADER] = build_policy()
+    return response
 
 
 @login_required

@@ -3,7 +3,7 @@
 import logging
 import re
 
-from .credentials import is_credential_name
+from .query_params import is_credential_name
 
 # The start of one ``name=`` field of a query string, wherever it sits in a line (after ``?``,
 # ``&``, a quote, a space, the line's start, or inside another field's value). The name is

@@ -27,13 +27,19 @@ daphne's server:
    see 1006 (abnormal closure) and cannot tell a deploy from a crash, and a request whose sync
    code waits on the event loop (a broadcast after a REST write) can be left waiting on a loop
    that has stopped, so the process never exits. Before that, the server now stops listening,
-   sends every open socket ``drain_close_code`` (1012, service restart: "reconnect now") and
-   waits up to ``drain_seconds`` for every application instance (sockets closing, requests in
-   flight) to finish.
+   answers 503 to any new request on a kept-alive connection, sends every open socket
+   ``drain_close_code`` (1012, service restart: "reconnect now") and waits up to
+   ``drain_seconds`` for every application instance (sockets closing, requests in flight) to
+   finish.
+
+5. The WebSocket scope's scheme. daphne leaves ``scheme`` out of a WebSocket scope (ASGI then
+   means "ws"), even on a TLS endpoint or behind a proxy that said ``X-Forwarded-Proto:
+   https`` (with ``--proxy-headers``). The origin check compares the Origin's scheme with the
+   socket's, so the scope now carries ``wss`` for those, ``ws`` otherwise.
 
 channels' consumer dispatch:
 
-5. ``dispatch_to_handler()`` is channels' ``AsyncConsumer.dispatch`` minus its
+6. ``dispatch_to_handler()`` is channels' ``AsyncConsumer.dispatch`` minus its
    ``aclose_old_connections()`` before every handler: that is a thread-pool hop per received
    frame and per delivered event. A consumer that reaches the ORM only through
    ``database_sync_to_async`` (which closes stale connections itself) does not need it.
@@ -156,6 +162,7 @@ def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock
     left. Returns what daphne's shutdown trigger waits on."""
     from twisted.internet import defer
 
+    server.draining = True
     for port in getattr(server, "drain_ports", ()):
         port.stopListening()
     sockets = open_websockets(server.connections)
@@ -163,14 +170,14 @@ def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock
         protocol.sendCloseFrame(code=close_code, isReply=False)
     if sockets:
         logger.info("draining: sent %s to %s open sockets", close_code, len(sockets))
-    running = [
-        details["application_instance"]
-        for details in server.connections.values()
-        if details.get("application_instance") is not None
-    ]
     done, deadline = defer.Deferred(), clock() + grace_seconds
 
     def check() -> None:
+        running = [
+            details["application_instance"]
+            for details in list(server.connections.values())
+            if details.get("application_instance") is not None
+        ]
         if clock() >= deadline or all(instance.done() for instance in running):
             done.callback(None)
         else:
@@ -181,13 +188,34 @@ def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock
     return done
 
 
+def websocket_scheme(protocol) -> str:
+    """Shim 5: ``wss`` when the client reached us over TLS, directly or through the proxy."""
+    from twisted.internet.interfaces import ISSLTransport
+
+    forwarded = getattr(protocol, "client_scheme", None)  # X-Forwarded-Proto, --proxy-headers
+    if forwarded is not None:
+        return "wss" if forwarded.lower() in ("https", "wss") else "ws"
+    return "wss" if ISSLTransport.providedBy(protocol.transport) else "ws"
+
+
 def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None:
     import time
 
     from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
 
     original_kill, original_listen_success = Server.kill_all_applications, Server.listen_success
+    original_create = Server.create_application
+
+    def create_application(self, protocol, scope):
+        if getattr(self, "draining", False) and scope["type"] == "http":
+            # A kept-alive connection's next request while draining: no new work started.
+            protocol.basic_error(503, b"Service Unavailable", "The server is restarting.")
+            return None
+        if isinstance(protocol, WebSocketProtocol) and "scheme" not in scope:
+            scope = {**scope, "scheme": websocket_scheme(protocol)}
+        return original_create(self, protocol, scope)
 
     def remember_port(self, port):
         if not hasattr(self, "drain_ports"):
@@ -207,6 +235,7 @@ def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None
 
     Server.listen_success = remember_port
     Server.kill_all_applications = drain_then_kill
+    Server.create_application = create_application
 
 
 def _patch_daphne(
@@ -237,7 +266,7 @@ def _patch_daphne(
 
 
 async def dispatch_to_handler(consumer, message: dict) -> None:
-    """Shim 5: channels' dispatch without the per-message connection cleanup."""
+    """Shim 6: channels' dispatch without the per-message connection cleanup."""
     handler = getattr(consumer, get_handler_name(message), None)
     if handler is None:
         raise ValueError(f"No handler for message type {message['type']}")

@@ -283,9 +283,6 @@ def drop_bench(project: Project) -> None:
     project.drop_lines(".gitignore", "bench/results/")
     project.cut_region("README.md", "bench")
     # Prose in files other people own: a miss here is reported, never fatal.
-    project.sub(
-        "chat/consumers.py", r"\s*Measured by ``make bench`` \(README \"Performance\"\)\.", ""
-    )
     project.replace("deploy/compare_layers.py", " (quick, not the bench harness)", " (quick)")
 
 
@@ -294,10 +291,13 @@ def drop_hostile(project: Project) -> None:
     project.drop_lines("pyproject.toml", '"soak: ')
     project.cut_region("README.md", "hostile")
     project.drop_lines("README.md", "| `tests/hostile/` |")
-    project.sub(
-        "config/daphne_compat.py",
-        r"``tests/e2e`` and(\s+)``tests/hostile`` catch",
-        r"``tests/e2e``\1catches",
+    project.replace(
+        "config/server_shims.py",
+        "``tests/e2e`` and ``tests/hostile`` test them on the wire",
+        "``tests/e2e`` tests them on the wire",
+    )
+    project.replace(
+        "config/server_shims.py", "run tests/e2e and tests/hostile against", "run tests/e2e against"
     )
 
 

@@ -24,3 +24,13 @@ def test_readme_opens_with_the_two_commands():
     head = README[: README.index("## What the template gives you")]
     assert "make run" in head
     assert "make test" in head
+
+
+SETTINGS_DIR = Path(__file__).resolve().parents[1] / "config" / "settings"
+
+
+def test_every_environment_variable_is_in_the_settings_table():
+    read = set()
+    for path in SETTINGS_DIR.glob("*.py"):
+        read |= set(re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]+)\"", path.read_text()))
+    assert read - table_keys() == set()

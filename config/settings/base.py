@@ -229,11 +229,31 @@ else:
     # One process only: config/asgi.py logs a warning at startup.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# CACHES
+# ------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/cache/
+# Socket tickets (accounts/tickets.py) and the API throttles live here: with REDIS_URL every
+# process shares them; without it, this one process's memory (the single-process default).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+        }
+    }
+
 # CHAT RULES (see README "Settings")
 # ------------------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS = env.int("CHAT_MAX_BODY_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=64 * 1024)
 CHAT_HISTORY_PAGE_SIZE = env.int("CHAT_HISTORY_PAGE_SIZE", default=50)
+# Protocol 2 (README "Wire protocol"): a one-time ticket's lifetime; how long before a token
+# socket's credential ends it is told (auth.expiring); how many missed messages (and deletes) a
+# resuming socket is replayed before it is told to reload history instead (recovered: false).
+WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
+CHAT_AUTH_EXPIRY_WARNING_SECONDS = env.float("CHAT_AUTH_EXPIRY_WARNING_SECONDS", default=60.0)
+CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
 # Password of the seed_demo users (seed_demo refuses to run with DEBUG off).
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-pass-123")
 
@@ -247,7 +267,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="10/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_THROTTLE_RATE", default="10/min"),
+        "ws_ticket": env("WS_TICKET_THROTTLE_RATE", default="60/min"),
+    },
     # DRF's own reading of the client address (any throttle without get_ident of its own).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,

@@ -109,6 +109,7 @@ async def test_join_frame_lists_role_and_who_is_online(make_client, room_with_ro
     alice = await make_client("lobby", users["alice"])
     assert await alice.join() == {
         "type": "room.joined",
+        "protocol": 2,
         "room": "lobby",
         "role": "owner",
         "online": ["alice"],

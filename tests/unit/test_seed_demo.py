@@ -39,8 +39,10 @@ def test_first_run_creates_users_rooms_and_memberships():
 def test_second_run_keeps_password_hash_and_session():
     seed()
     client = Client()
-    assert client.login(username="bob", password=DEMO_PASSWORD)
-    hash_before = get_user_model().objects.get(username="bob").password
+    bob = get_user_model().objects.get(username="bob")
+    assert bob.check_password(DEMO_PASSWORD)
+    client.force_login(bob)
+    hash_before = bob.password
     assert client.get("/").status_code == 200
 
     seed()

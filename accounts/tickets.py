@@ -1,0 +1,86 @@
+"""One-time socket tickets: no long-lived credential in a WebSocket URL.
+
+An API client authenticated like the rest of the API (JWT or session) asks
+``POST /api/auth/ws-ticket/`` for a ticket, then connects with ``?ticket=<ticket>`` within
+``WS_TICKET_SECONDS``. A ticket opens one socket, for one user, optionally for one room; what
+stays in a log or a proxy's URL is useless a few seconds later and after its one use.
+
+Tickets live in Django's cache (Redis when ``REDIS_URL`` is set, so every server process can
+redeem one; the per-process memory cache otherwise, matching the single-process default), under
+the SHA-256 of the ticket, so a cache dump holds nothing usable.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+
+from .credentials import AuthFailure
+from .tokens import TokenRejected
+
+# Past a ticket's lifetime its record stays this long, so a late or repeated use is told
+# "expired" or "reused" rather than "invalid".
+REMEMBER_SECONDS = 300
+MAX_TICKET_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class TicketGrant:
+    user_id: int
+    room: str | None
+    expires_at: datetime  # when the socket's credential ends: that of the ticket's issuer
+
+
+def issue_ticket(*, user: AbstractBaseUser, room: str | None, credential_expires_at: datetime):
+    """A fresh ticket for ``user``; returns ``(ticket, lifetime in seconds)``."""
+    ticket = secrets.token_urlsafe(32)
+    lifetime = settings.WS_TICKET_SECONDS
+    record = {
+        "user_id": user.pk,
+        "room": room,
+        "valid_until": (datetime.now(UTC) + timedelta(seconds=lifetime)).timestamp(),
+        "expires_at": credential_expires_at.timestamp(),
+    }
+    cache.set(_key(ticket), record, timeout=lifetime + REMEMBER_SECONDS)
+    return ticket, lifetime
+
+
+async def redeem_ticket(ticket: str) -> TicketGrant:
+    """Use up ``ticket``; raises ``TokenRejected`` with the ticket failure class."""
+    if not ticket or len(ticket) > MAX_TICKET_LENGTH:
+        raise TokenRejected(AuthFailure.TICKET_INVALID)
+    key = _key(ticket)
+    record = await cache.aget(key)
+    # Delete wins once: of two sockets racing with one ticket, one gets it, one is "reused".
+    if record is None or not await cache.adelete(key):
+        used = await cache.aget(_used_key(key))
+        raise TokenRejected(AuthFailure.TICKET_REUSED if used else AuthFailure.TICKET_INVALID)
+    await cache.aset(_used_key(key), True, timeout=REMEMBER_SECONDS)
+    if datetime.now(UTC).timestamp() > record["valid_until"]:
+        raise TokenRejected(AuthFailure.TICKET_EXPIRED)
+    return TicketGrant(
+        user_id=record["user_id"],
+        room=record["room"],
+        expires_at=datetime.fromtimestamp(record["expires_at"], tz=UTC),
+    )
+
+
+def user_for_grant(grant: TicketGrant) -> AbstractBaseUser:
+    """The active user behind a redeemed ticket (one query)."""
+    user = get_user_model().objects.filter(pk=grant.user_id, is_active=True).first()
+    if user is None:
+        raise TokenRejected(AuthFailure.USER_INACTIVE)
+    return user
+
+
+def _key(ticket: str) -> str:
+    return "wsticket:" + hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _used_key(key: str) -> str:
+    return key + ":used"

@@ -1,0 +1,254 @@
+"""Protocol 2 on the wire, against a live daphne: one-time tickets, the Sec-WebSocket-Protocol
+bearer, refresh over the open socket, resume after a cut, idempotent sends; every failure class
+as a client sees it."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+
+from accounts.credentials import AuthFailure
+from chat.close_codes import CloseCode
+from chat.models import Message
+
+from ..live import next_frame, start_daphne, stop_daphne, wait_close
+from ..tokens import access_token, refresh_token
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def ticket_for(server, user, **body) -> str:
+    response = httpx.post(
+        f"{server.http}/api/auth/ws-ticket/",
+        json=body,
+        headers={"Authorization": f"Bearer {access_token(user)}"},
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"ticket", "expires_in"}
+    return response.json()["ticket"]
+
+
+async def refused_with(url: str, **kwargs) -> str:
+    """Connect, expect the 4001 refusal; the failure class from its last error frame."""
+    async with connect(url, **kwargs) as ws:
+        frame = await next_frame(ws, "error")
+        code, _ = await wait_close(ws)
+    assert code == CloseCode.UNAUTHENTICATED
+    return frame["detail"]
+
+
+async def frames_of(ws, types: set[str]) -> dict[str, dict]:
+    """The next frame of each type, in whatever order they come."""
+    seen: dict[str, dict] = {}
+    async with asyncio.timeout(5):
+        while set(seen) != types:
+            frame = json.loads(await ws.recv())
+            if frame["type"] in types:
+                seen.setdefault(frame["type"], frame)
+    return seen
+
+
+# Tickets -----------------------------------------------------------------------------------
+
+
+async def test_ticket_opens_one_socket_and_is_refused_after(live_daphne, lobby_users):
+    ticket = ticket_for(live_daphne, lobby_users["bob"])
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?ticket={ticket}"
+    async with connect(url) as ws:
+        joined = await next_frame(ws, "room.joined")
+        assert (joined["role"], joined["protocol"]) == ("member", 2)
+        assert await refused_with(url) == AuthFailure.TICKET_REUSED
+
+
+async def test_ticket_bound_to_a_room_is_refused_elsewhere(live_daphne, lobby_users):
+    ticket = ticket_for(live_daphne, lobby_users["alice"], room="staff")
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?ticket={ticket}"
+    assert await refused_with(url) == AuthFailure.TICKET_WRONG_ROOM
+
+
+async def test_unknown_ticket_is_refused(live_daphne, lobby_users):
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?ticket=never-issued-anywhere"
+    assert await refused_with(url) == AuthFailure.TICKET_INVALID
+
+
+async def test_late_ticket_is_refused_as_expired(tmp_path, lobby_users):
+    server = start_daphne(tmp_path, extra_env={"WS_TICKET_SECONDS": "1"})
+    try:
+        ticket = ticket_for(server, lobby_users["bob"])
+        await asyncio.sleep(1.5)
+        url = f"{server.ws}/ws/rooms/lobby/?ticket={ticket}"
+        assert await refused_with(url) == AuthFailure.TICKET_EXPIRED
+    finally:
+        stop_daphne(server)
+
+
+async def test_ticket_never_reaches_the_access_log_usable(live_daphne, lobby_users):
+    ticket = ticket_for(live_daphne, lobby_users["bob"])
+    async with connect(f"{live_daphne.ws}/ws/rooms/lobby/?ticket={ticket}") as ws:
+        await next_frame(ws, "room.joined")
+    assert ticket not in live_daphne.logs()
+
+
+# The Sec-WebSocket-Protocol bearer -----------------------------------------------------------
+
+
+async def test_bearer_subprotocol_connects_and_chat_v2_is_selected(live_daphne, lobby_users):
+    token = access_token(lobby_users["bob"])
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    async with connect(url, subprotocols=["chat.v2", f"bearer.{token}"]) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert (await next_frame(ws, "room.joined"))["role"] == "member"
+    assert token not in live_daphne.logs()
+
+
+async def test_bad_bearer_is_refused_with_its_class(live_daphne, lobby_users):
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    bearer = f"bearer.{await sync_to_async(refresh_token)(lobby_users['bob'])}"
+    failure = await refused_with(url, subprotocols=["chat.v2", bearer])
+    assert failure == AuthFailure.TOKEN_WRONG_TYPE
+
+
+# Refresh over the open socket --------------------------------------------------------------
+
+
+async def short_lived_socket(server, user, seconds: int = 4):
+    token = access_token(user, lifetime=timedelta(seconds=seconds))
+    ws = await connect(f"{server.ws}/ws/rooms/lobby/", subprotocols=["chat.v2", f"bearer.{token}"])
+    await next_frame(ws, "room.joined")
+    return ws
+
+
+async def test_refresh_moves_the_deadline_and_the_socket_lives_on(live_daphne, lobby_users):
+    ws = await short_lived_socket(live_daphne, lobby_users["bob"], seconds=3)
+    async with ws:
+        warning = await next_frame(ws, "auth.expiring", wait=3)
+        assert warning["expires_at"]
+        await ws.send(
+            json.dumps({"type": "auth.refresh", "token": access_token(lobby_users["bob"])})
+        )
+        refreshed = await next_frame(ws, "auth.refreshed")
+        assert refreshed["expires_at"] > warning["expires_at"]
+        await asyncio.sleep(3)  # past the first token's exp
+        await ws.send(json.dumps({"type": "message.send", "body": "still here"}))
+        assert (await next_frame(ws))["body"] == "still here"
+
+
+@pytest.mark.parametrize(
+    ("offered", "failure"),
+    [
+        ("other_user", AuthFailure.TOKEN_WRONG_USER),
+        ("refresh_token", AuthFailure.TOKEN_WRONG_TYPE),
+        ("revoked", AuthFailure.TOKEN_REVOKED),
+        ("garbage", AuthFailure.TOKEN_MALFORMED),
+    ],
+)
+async def test_bad_refresh_closes_4001_with_its_class(live_daphne, lobby_users, offered, failure):
+    bob = lobby_users["bob"]
+    ws = await short_lived_socket(live_daphne, bob, seconds=30)
+    async with ws:
+        if offered == "revoked":
+            token = access_token(bob)
+
+            def change_password():
+                bob.set_password("a-brand-new-password-7")
+                bob.save()
+
+            # Changed from this test process: its revocation event stays in this process's
+            # in-memory layer (tests/e2e/test_multiprocess.py covers it across processes), so the
+            # socket is still open to offer a token issued before the change.
+            await sync_to_async(change_password)()
+            await ws.send(json.dumps({"type": "auth.refresh", "token": token}))
+        else:
+            token = {
+                "other_user": access_token(lobby_users["alice"]),
+                "refresh_token": await sync_to_async(refresh_token)(bob),
+                "garbage": "not-a-jwt",
+            }[offered]
+            await ws.send(json.dumps({"type": "auth.refresh", "token": token}))
+        frame = await next_frame(ws, "error")
+        code, _ = await wait_close(ws)
+        await ws.close()
+    assert (frame["detail"], code) == (failure, CloseCode.UNAUTHENTICATED)
+
+
+async def test_unrefreshed_socket_closes_at_its_deadline(live_daphne, lobby_users):
+    ws = await short_lived_socket(live_daphne, lobby_users["bob"], seconds=2)
+    async with ws:
+        await next_frame(ws, "auth.expiring", wait=3)
+        assert (await next_frame(ws, "error", wait=3))["detail"] == AuthFailure.TOKEN_EXPIRED
+        code, _ = await wait_close(ws)
+    assert code == CloseCode.UNAUTHENTICATED
+
+
+# Resume and idempotent sends ---------------------------------------------------------------
+
+
+async def test_resume_replays_what_was_missed_then_goes_live(live_daphne, lobby_users):
+    token = access_token(lobby_users["bob"])
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?token={token}"
+    async with connect(url) as alice_ws:
+        await next_frame(alice_ws, "room.joined")
+        async with connect(url) as bob_ws:
+            await next_frame(bob_ws, "room.joined")
+            await bob_ws.send(json.dumps({"type": "message.send", "body": "seen"}))
+            last_seen = (await next_frame(bob_ws))["id"]
+        # bob is away: two messages and one delete of a message he had
+        for body in ("missed 1", "missed 2"):
+            await alice_ws.send(json.dumps({"type": "message.send", "body": body}))
+            await next_frame(alice_ws)
+        await alice_ws.send(json.dumps({"type": "message.delete", "id": last_seen}))
+        await next_frame(alice_ws, "message.deleted")
+    async with connect(f"{url}&after={last_seen}") as bob_ws:
+        joined = json.loads(await bob_ws.recv())
+        assert (joined["type"], joined["recovered"]) == ("room.joined", True)
+        replay = [json.loads(await bob_ws.recv()) for _ in range(3)]
+        assert [(f["type"], f.get("body")) for f in replay] == [
+            ("message.new", "missed 1"),
+            ("message.new", "missed 2"),
+            ("message.deleted", None),
+        ]
+        assert replay[2]["id"] == last_seen
+
+
+async def test_resume_past_the_limit_says_not_recovered(tmp_path, lobby_users):
+    server = start_daphne(tmp_path, extra_env={"CHAT_RESUME_MAX_MESSAGES": "2"})
+    try:
+        url = f"{server.ws}/ws/rooms/lobby/?token={access_token(lobby_users['bob'])}"
+        async with connect(url) as ws:
+            await next_frame(ws, "room.joined")
+            ids = []
+            for index in range(4):
+                await ws.send(json.dumps({"type": "message.send", "body": f"m{index}"}))
+                ids.append((await next_frame(ws))["id"])
+        first = ids[0]
+        async with connect(f"{url}&after={first}") as ws:
+            joined = await next_frame(ws, "room.joined")
+            assert joined["recovered"] is False
+            await ws.send(json.dumps({"type": "message.send", "body": "live"}))
+            assert (await next_frame(ws))["body"] == "live"  # nothing replayed before it
+    finally:
+        stop_daphne(server)
+
+
+async def test_resend_with_the_same_client_id_is_stored_once(live_daphne, lobby_users):
+    url = f"{live_daphne.ws}/ws/rooms/lobby/?token={access_token(lobby_users['bob'])}"
+    send = json.dumps({"type": "message.send", "body": "once", "client_id": "c-123"})
+    async with connect(url) as first:
+        await next_frame(first, "room.joined")
+        await first.send(send)
+        seen = await frames_of(first, {"message.ack", "message.new"})
+        ack = seen["message.ack"]
+        assert seen["message.new"]["client_id"] == "c-123"
+        assert seen["message.new"]["id"] == ack["id"]
+    async with connect(url) as second:  # the client did not see the ack: it resends
+        await next_frame(second, "room.joined")
+        await second.send(send)
+        assert await next_frame(second, "message.ack") == ack
+        await second.send(json.dumps({"type": "message.send", "body": "next"}))
+        assert (await next_frame(second))["body"] == "next"  # no second "once" before it
+    stored = await sync_to_async(list)(Message.objects.filter(client_id="c-123"))
+    assert [message.pk for message in stored] == [ack["id"]]
