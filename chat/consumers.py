@@ -270,7 +270,7 @@ class RoomConsumer(GuardedConsumer):
             command = parse_client_frame(text_data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
         except ProtocolError as error:
             metrics.record_frame_in(None)
-            await self._send_error(error.code, error.detail)
+            await self._send_error(error.code, error.detail, error.client_id)
             return
         metrics.record_frame_in(command.frame_type)
         try:
@@ -282,11 +282,17 @@ class RoomConsumer(GuardedConsumer):
                 await self._handle_refresh(command)
         except DatabaseError:
             logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
-            await self._send_error(ErrorCode.UNAVAILABLE, "Not stored; try again shortly.")
+            await self._send_error(
+                ErrorCode.UNAVAILABLE,
+                "Not stored; try again shortly.",
+                getattr(command, "client_id", None),
+            )
 
     async def _handle_send(self, command: SendMessage) -> None:
         if not permissions.can_send(self.role):
-            await self._send_error(ErrorCode.FORBIDDEN, "Your role in this room cannot send.")
+            await self._send_error(
+                ErrorCode.FORBIDDEN, "Your role in this room cannot send.", command.client_id
+            )
             return
         # The room (this socket included) hears message.new from chat.signals after commit;
         # a resend of a client id already stored stores and broadcasts nothing.
@@ -496,8 +502,8 @@ class RoomConsumer(GuardedConsumer):
         await self.send(text_data=error_frame(ErrorCode.AUTH_FAILED, failure.value))
         await self.close(code=CloseCode.UNAUTHENTICATED, reason=failure.value)
 
-    async def _send_error(self, code: ErrorCode, detail: str) -> None:
-        await self.send(text_data=error_frame(code, detail))
+    async def _send_error(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
+        await self.send(text_data=error_frame(code, detail, client_id))
 
     def _log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
         """One structured audit line; never a token or a message body."""

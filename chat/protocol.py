@@ -11,10 +11,14 @@ from .close_codes import ErrorCode
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: ErrorCode, detail: str) -> None:
+    """``client_id``: the refused send's own, when it carried a valid one (so the client can
+    tell which of its pending sends was refused)."""
+
+    def __init__(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.client_id = client_id
 
 
 # Protocol 2: tickets and the Sec-WebSocket-Protocol bearer, in-band refresh, resume, client ids.
@@ -57,10 +61,12 @@ def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, 'Send a JSON object with a string "type".')
     if data["type"] == "message.send":
-        return SendMessage(
-            body=_valid_body(data.get("body"), max_body_chars=max_body_chars),
-            client_id=_valid_client_id(data.get("client_id")),
-        )
+        client_id = _valid_client_id(data.get("client_id"))
+        try:
+            body = _valid_body(data.get("body"), max_body_chars=max_body_chars)
+        except ProtocolError as error:
+            raise ProtocolError(error.code, error.detail, client_id) from None
+        return SendMessage(body=body, client_id=client_id)
     if data["type"] == "message.delete":
         return DeleteMessage(message_id=_valid_id(data.get("id")))
     if data["type"] == "auth.refresh":
@@ -169,8 +175,11 @@ def message_ack_frame(*, client_id: str, message_id: int) -> str:
     return json.dumps({"type": "message.ack", "client_id": client_id, "id": message_id})
 
 
-def error_frame(code: ErrorCode, detail: str) -> str:
-    return json.dumps({"type": "error", "code": code.value, "detail": detail})
+def error_frame(code: ErrorCode, detail: str, client_id: str | None = None) -> str:
+    frame = {"type": "error", "code": code.value, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return json.dumps(frame)
 
 
 def message_deleted_frame(*, message_id: int) -> str:

@@ -1,10 +1,19 @@
-"""A command-line chat client for API users: JWT login, live messages, refresh on 4001.
+"""A command-line chat client for API users, speaking protocol 2.
 
     python examples/client.py --server http://127.0.0.1:8000 --user bob --room lobby
 
 Reads the password from $CHAT_PASSWORD or prompts. Lines typed on stdin are sent; Ctrl-D quits.
-On close 4001 it refreshes its access token (or logs in again) and reconnects with exponential
-backoff and jitter; on 4003/4004 it stops, since retrying cannot help.
+
+- No long-lived token in a URL: each connection uses a one-time ticket from
+  ``POST /api/auth/ws-ticket/`` (``--auth ticket``, the default), or the access JWT in
+  ``Sec-WebSocket-Protocol`` (``--auth subprotocol``); ``--auth query`` is the old ``?token=``.
+- The token is refreshed over the open socket when the server says ``auth.expiring``.
+- Every reconnect resumes with ``?after=<last message id shown>``; when the server cannot replay
+  (``recovered: false``) the REST history fills the gap. Each message is shown once.
+- Every line is sent with a ``client_id`` and resent with the same one until acknowledged, so a
+  cut connection neither loses a line nor stores it twice.
+- Close 1012 (a deploy) reconnects at once; 4001 renews the token and reconnects; 4003/4004 stop;
+  anything else reconnects with exponential backoff and jitter.
 """
 
 import argparse
@@ -14,17 +23,26 @@ import json
 import os
 import random
 import sys
+import threading
+import uuid
+from urllib.parse import urlencode
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-UNAUTHENTICATED, FORBIDDEN, ROOM_NOT_FOUND = 4001, 4003, 4004
+SERVICE_RESTART, UNAUTHENTICATED, FORBIDDEN, ROOM_NOT_FOUND = 1012, 4001, 4003, 4004
 FINAL = {FORBIDDEN: "not a member of this room", ROOM_NOT_FOUND: "no such room"}
+# Error codes after which a send is tried again (same client_id) rather than dropped.
+RETRYABLE = {"unavailable", "rate_limited"}
+
+
+def log(text: str) -> None:
+    print(f"-- {text}", file=sys.stderr, flush=True)
 
 
 class Session:
-    """Holds the token pair and knows how to renew it."""
+    """Holds the token pair and knows how to renew it, and to get socket tickets with it."""
 
     def __init__(self, server: str, username: str, password: str) -> None:
         self.http = httpx.AsyncClient(base_url=server, timeout=10)
@@ -47,20 +65,33 @@ class Session:
         body = response.json()
         self.access, self.refresh = body["access"], body.get("refresh", self.refresh)
 
+    def bearer(self) -> dict:
+        return {"Authorization": f"Bearer {self.access}"}
 
-def socket_url(server: str, room: str, token: str) -> str:
-    base = server.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
-    return f"{base}/ws/rooms/{room}/?token={token}"
+    async def ticket(self, room: str) -> str:
+        response = await self.http.post(
+            "/api/auth/ws-ticket/", json={"room": room}, headers=self.bearer()
+        )
+        if response.status_code == 401:  # the access token ran out between sockets
+            await self.renew()
+            response = await self.http.post(
+                "/api/auth/ws-ticket/", json={"room": room}, headers=self.bearer()
+            )
+        response.raise_for_status()
+        return response.json()["ticket"]
 
 
-class Transcript:
-    """What this client has shown, so a reconnect replays only what was missed, once."""
+class Chat:
+    """What this client has shown and what it still has to get acknowledged."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session, room: str) -> None:
+        self.session, self.room = session, room
         self.seen: set[int] = set()
         self.last_id: int | None = None
+        self.pending: dict[str, str] = {}  # client_id -> body, in the order typed
 
     def show(self, message: dict) -> None:
+        self.pending.pop(message.get("client_id") or "", None)
         if message["id"] in self.seen:
             return
         self.seen.add(message["id"])
@@ -69,106 +100,128 @@ class Transcript:
             f"[{message['created_at'][11:19]}] {message['author']}: {message['body']}", flush=True
         )
 
-    async def handle(self, frame: str, session: "Session", room: str) -> None:
+    async def handle(self, ws, frame: str) -> None:
         data = json.loads(frame)
-        if data.get("type") == "room.joined":
-            online = ", ".join(data["online"])
-            print(
-                f"-- joined {room} as {data['role']} (online: {online})",
-                file=sys.stderr,
-                flush=True,
-            )
-            try:
-                await self.catch_up(session, room)
-            except httpx.HTTPError as error:
-                print(f"-- history unavailable: {error}", file=sys.stderr, flush=True)
-        elif data.get("type") == "message.new":
+        kind = data.get("type")
+        if kind == "room.joined":
+            log(f"joined {self.room} as {data['role']} (online: {', '.join(data['online'])})")
+            if data.get("recovered") is not True and self.last_id is not None:
+                await self.catch_up()
+            for client_id, body in list(self.pending.items()):  # same ids: stored once
+                await send(ws, body, client_id)
+        elif kind == "message.new":
             self.show(data)
-        elif data.get("type") == "error" and data.get("code") != "auth_failed":
+        elif kind == "message.ack":
+            self.pending.pop(data["client_id"], None)
+        elif kind == "auth.expiring":
+            await self.session.renew()
+            await ws.send(json.dumps({"type": "auth.refresh", "token": self.session.access}))
+        elif kind == "auth.refreshed":
+            log(f"token refreshed in-band, socket good until {data['expires_at']}")
+        elif kind == "error" and data.get("code") != "auth_failed":
+            if data.get("client_id") and data["code"] not in RETRYABLE:
+                self.pending.pop(data["client_id"], None)
             print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
 
-    async def catch_up(self, session: "Session", room: str) -> None:
-        """After a reconnect: fetch every message after the last one shown, oldest first."""
-        if self.last_id is None:
-            return
-        url = f"/api/rooms/{room}/messages/?after={self.last_id}"
-        while url:
-            response = await session.http.get(
-                url, headers={"Authorization": f"Bearer {session.access}"}
-            )
-            response.raise_for_status()
-            page = response.json()
-            for message in page["results"]:
-                self.show(message)
-            url = page["next"]
+    async def catch_up(self) -> None:
+        """The server could not replay: fetch every message after the last one shown."""
+        url = f"/api/rooms/{self.room}/messages/?after={self.last_id}"
+        try:
+            while url:
+                response = await self.session.http.get(url, headers=self.session.bearer())
+                response.raise_for_status()
+                page = response.json()
+                for message in page["results"]:
+                    self.show(message)
+                url = page["next"]
+        except httpx.HTTPError as error:
+            log(f"history unavailable: {error}")
+
+    async def socket(self, server: str, auth: str):
+        """A connection resuming after the last message shown, authenticated as asked."""
+        base = server.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
+        params, subprotocols = {}, None
+        if self.last_id is not None:
+            params["after"] = self.last_id
+        if auth == "ticket":
+            params["ticket"] = await self.session.ticket(self.room)
+        elif auth == "subprotocol":
+            subprotocols = ["chat.v2", f"bearer.{self.session.access}"]
+        else:
+            params["token"] = self.session.access
+        query = f"?{urlencode(params)}" if params else ""
+        return connect(f"{base}/ws/rooms/{self.room}/{query}", subprotocols=subprotocols)
 
 
-async def read_stdin(lines: asyncio.Queue) -> None:
-    """One reader for the client's whole life, so no typed line is lost across reconnects."""
-    loop = asyncio.get_running_loop()
+async def send(ws, body: str, client_id: str) -> None:
+    await ws.send(json.dumps({"type": "message.send", "body": body, "client_id": client_id}))
+
+
+def read_stdin(lines: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+    """One reader for the client's whole life, so no typed line is lost across reconnects. A
+    daemon thread: a blocked ``readline`` never keeps the program from exiting."""
     while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        await lines.put(line)
+        line = sys.stdin.readline()
+        loop.call_soon_threadsafe(lines.put_nowait, line)
         if not line:  # EOF
             return
 
 
-async def send_lines(ws, lines: asyncio.Queue, unsent: list[str], eof: asyncio.Event) -> None:
-    """Send typed lines until EOF; a line whose send failed is kept for the next connection."""
+async def send_lines(ws, lines: asyncio.Queue, chat: Chat, eof: asyncio.Event) -> None:
+    """Send typed lines until EOF; each is pending until acknowledged, so a cut loses none."""
     while True:
-        line = unsent.pop() if unsent else await lines.get()
+        line = await lines.get()
         if not line:
             eof.set()
             await ws.close()
             return
         if not line.strip():
             continue
-        try:
-            await ws.send(json.dumps({"type": "message.send", "body": line.rstrip("\n")}))
-        except ConnectionClosed:
-            unsent.append(line)
-            raise
+        client_id = uuid.uuid4().hex
+        chat.pending[client_id] = line.rstrip("\n")
+        await send(ws, chat.pending[client_id], client_id)
 
 
-async def run(server: str, room: str, session: Session, max_attempts: int) -> int:
+async def run(server: str, room: str, session: Session, auth: str, max_attempts: int) -> int:
     await session.login()
     lines: asyncio.Queue = asyncio.Queue()
-    unsent: list[str] = []
     eof = asyncio.Event()
-    transcript = Transcript()
-    reader = asyncio.create_task(read_stdin(lines))
+    chat = Chat(session, room)
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=read_stdin, args=(lines, loop), daemon=True).start()
     attempt = 0
-    try:
-        while attempt < max_attempts:
-            code = None
-            try:
-                async with connect(socket_url(server, room, session.access)) as ws:
-                    attempt = 0
-                    sender = asyncio.create_task(send_lines(ws, lines, unsent, eof))
-                    try:
-                        async for frame in ws:
-                            await transcript.handle(frame, session, room)
-                    finally:
-                        sender.cancel()
-                    if eof.is_set():
-                        return 0  # stdin closed: we said goodbye
-                    code = ws.close_code
-            except ConnectionClosed as closed:
-                code = closed.rcvd.code if closed.rcvd else None
-            except (OSError, InvalidStatus) as error:
-                print(f"-- cannot connect: {error}", file=sys.stderr, flush=True)
-            if code in FINAL:
-                print(f"-- closed {code}: {FINAL[code]}", file=sys.stderr, flush=True)
-                return 1
-            if code == UNAUTHENTICATED:
-                await session.renew()
-                print("-- token renewed, reconnecting", file=sys.stderr, flush=True)
-            else:
-                attempt += 1
-                await asyncio.sleep(random.uniform(0, min(30.0, 0.5 * 2**attempt)))  # noqa: S311
-        return 1
-    finally:
-        reader.cancel()
+    while attempt < max_attempts:
+        code = None
+        try:
+            async with await chat.socket(server, auth) as ws:
+                attempt = 0
+                sender = asyncio.create_task(send_lines(ws, lines, chat, eof))
+                try:
+                    async for frame in ws:
+                        await chat.handle(ws, frame)
+                finally:
+                    sender.cancel()
+                if eof.is_set():
+                    return 0  # stdin closed: we said goodbye
+                code = ws.close_code
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+        except (OSError, InvalidStatus, httpx.TransportError) as error:
+            log(f"cannot connect: {error}")
+        except httpx.HTTPStatusError as error:  # a ticket refused: 503 while a server drains
+            log(f"cannot get a ticket: HTTP {error.response.status_code}")
+        if code in FINAL:
+            log(f"closed {code}: {FINAL[code]}")
+            return 1
+        if code == SERVICE_RESTART:
+            log("server restarting, reconnecting now")
+        elif code == UNAUTHENTICATED:
+            await session.renew()
+            log("token renewed, reconnecting")
+        else:
+            attempt += 1
+            await asyncio.sleep(random.uniform(0, min(30.0, 0.5 * 2**attempt)))  # noqa: S311
+    return 1
 
 
 def main() -> int:
@@ -176,12 +229,13 @@ def main() -> int:
     parser.add_argument("--server", default="http://127.0.0.1:8000")
     parser.add_argument("--user", required=True)
     parser.add_argument("--room", required=True)
+    parser.add_argument("--auth", choices=["ticket", "subprotocol", "query"], default="ticket")
     parser.add_argument("--max-attempts", type=int, default=10)
     args = parser.parse_args()
     password = os.environ.get("CHAT_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
     session = Session(args.server, args.user, password)
     try:
-        return asyncio.run(run(args.server, args.room, session, args.max_attempts))
+        return asyncio.run(run(args.server, args.room, session, args.auth, args.max_attempts))
     except KeyboardInterrupt:
         return 0
     except httpx.HTTPStatusError as error:

@@ -1,9 +1,12 @@
-// Room page client: one WebSocket, reconnect with backoff and jitter, close codes honoured,
-// what it missed fetched from the REST API after every join (room.joined), merged by id.
-// Every username and message body is inserted with textContent, never as HTML.
+// Room page client (protocol 2): one WebSocket, reconnect with backoff and jitter (at once after
+// a deploy's 1012), close codes honoured; every reconnect resumes with ?after=<newest shown>, so
+// the server replays what was missed (the REST history is the fallback when it cannot); every
+// send carries a client_id and is resent with it until acknowledged, so nothing typed is lost
+// or stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
 
 // Mirrors chat/close_codes.py (CloseCode); README "Close codes" says what each one asks of us.
 const CLOSE = {
+  SERVICE_RESTART: 1012,
   UNAUTHENTICATED: 4001,
   FORBIDDEN: 4003,
   ROOM_NOT_FOUND: 4004,
@@ -17,6 +20,9 @@ const FINAL_MESSAGES = {
   [CLOSE.TOO_MANY_CONNECTIONS]:
     "You have too many chat windows open. Close one, then reload this page.",
 };
+// Error codes after which a send is tried again (with its same client_id), not dropped.
+const RETRYABLE = new Set(["unavailable"]);
+const RESEND_DELAY_MS = 2000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const MAX_BACKFILL_PAGES = 20;
@@ -42,6 +48,9 @@ let stopped = false;
 let leaving = false;
 // Ids deleted while a history fetch was in flight must not come back with its answer.
 const deleted = new Set();
+// Sends not yet acknowledged (message.ack), by client id, in the order typed: resent with the
+// same id after every join, so the server stores each exactly once.
+const pending = new Map();
 
 // Display -------------------------------------------------------------------------------
 
@@ -187,7 +196,27 @@ async function backfill() {
 
 function socketUrl() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${window.location.host}/ws/rooms/${encodeURIComponent(root.dataset.room)}/`;
+  const path = `/ws/rooms/${encodeURIComponent(root.dataset.room)}/`;
+  const shown = messageIds();
+  // Resume: the server replays what came after the newest message this page shows.
+  const resume = shown.length ? `?after=${Math.max(...shown)}` : "";
+  return `${scheme}://${window.location.host}${path}${resume}`;
+}
+
+function newClientId() {
+  if (window.crypto?.randomUUID) return window.crypto.randomUUID();
+  const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function sendPending() {
+  for (const [clientId, body] of pending) {
+    socket.send(JSON.stringify({ type: "message.send", body, client_id: clientId }));
+  }
+}
+
+function resendPending() {
+  if (socket && socket.readyState === WebSocket.OPEN) sendPending();
 }
 
 function reconnectDelay() {
@@ -216,6 +245,10 @@ function onFrame(event) {
   switch (data.type) {
     case "message.new":
       insertMessage(data);
+      if (data.client_id) pending.delete(data.client_id);
+      break;
+    case "message.ack":
+      pending.delete(data.client_id);
       break;
     case "message.deleted":
       removeMessage(data.id);
@@ -231,7 +264,9 @@ function onFrame(event) {
       attempt = 0;
       showState("Connected", "open");
       showOnline(data.online);
-      backfill();
+      // Replayed frames follow; without a complete replay, ask the REST history instead.
+      if (data.recovered !== true) backfill();
+      sendPending();
       break;
     case "presence":
       showOnline(data.online);
@@ -239,6 +274,13 @@ function onFrame(event) {
     case "error":
       // auth_failed precedes a 4001 close, handled in onClose.
       if (data.code === "auth_failed") break;
+      if (data.client_id && pending.has(data.client_id)) {
+        if (RETRYABLE.has(data.code)) {
+          window.setTimeout(resendPending, RESEND_DELAY_MS);
+        } else {
+          pending.delete(data.client_id); // refused for good (too long, invisible, forbidden)
+        }
+      }
       showError(data.detail);
       // A refused delete (forbidden, not_found) leaves its button usable again.
       list.querySelectorAll("button.delete:disabled").forEach((button) => {
@@ -273,6 +315,12 @@ function onClose(event) {
     showError("You are sending too fast; reconnecting in a moment.");
     attempt = Math.max(attempt, 4);
   }
+  if (event.code === CLOSE.SERVICE_RESTART && !stopped) {
+    // A deploy: another server (or this one, back) takes us now; no backoff.
+    showState("Server restarting, reconnecting…", "reconnecting");
+    connect();
+    return;
+  }
   if (!stopped) scheduleReconnect();
 }
 
@@ -289,12 +337,14 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const body = input.value;
   if (!body.trim()) return;
+  const clientId = newClientId();
+  pending.set(clientId, body);
+  input.value = "";
   if (!socket || socket.readyState !== WebSocket.OPEN) {
-    showError("Not connected; your message is kept until the connection is back.");
+    showError("Not connected; your message will be sent when the connection is back.");
     return;
   }
-  socket.send(JSON.stringify({ type: "message.send", body }));
-  input.value = "";
+  socket.send(JSON.stringify({ type: "message.send", body, client_id: clientId }));
   clearError();
 });
 

@@ -1,4 +1,5 @@
-"""examples/client.py as a user runs it: logs in, chats, renews its token on 4001."""
+"""examples/client.py as a user runs it: logs in, chats, refreshes its token over the open
+socket, resumes after a restart without losing or repeating a message."""
 
 import os
 import queue
@@ -24,12 +25,12 @@ def short_token_daphne(django_db_setup, tmp_path):
     stop_daphne(server)
 
 
-def start_client(server) -> tuple[subprocess.Popen, queue.Queue]:
+def start_client(server, auth: str = "ticket") -> tuple[subprocess.Popen, queue.Queue]:
     """examples/client.py as bob in lobby, its output lines arriving on a queue."""
     client = subprocess.Popen(
         [
             *(sys.executable, "examples/client.py", "--server", server.http),
-            *("--user", "bob", "--room", "lobby"),
+            *("--user", "bob", "--room", "lobby", "--auth", auth),
         ],
         cwd=ROOT,
         env={**os.environ, "CHAT_PASSWORD": PASSWORD},
@@ -61,23 +62,26 @@ def wait_for(lines: queue.Queue, text: str, seen: list, timeout: float = 10) -> 
     raise AssertionError(f"{text!r} not seen in {seen}")
 
 
-def test_client_chats_and_renews_its_token(short_token_daphne):
+@pytest.mark.parametrize("auth", ["ticket", "subprotocol"])
+def test_client_chats_and_refreshes_its_token_without_reconnecting(short_token_daphne, auth):
     room = RoomFactory(slug="lobby")
     MembershipFactory(room=room, user=UserFactory(username="bob"), role=Role.MEMBER)
-    client, lines = start_client(short_token_daphne)
+    client, lines = start_client(short_token_daphne, auth)
     seen: list[str] = []
     try:
         wait_for(lines, "-- joined lobby", seen)
-        wait_for(lines, "-- token renewed", seen)  # the 2-second token ran out: 4001, refresh
-        wait_for(lines, "-- joined lobby", seen)
-        client.stdin.write("hello after renewal\n")
+        for _ in range(3):  # 2-second tokens: three refreshes over the same socket
+            wait_for(lines, "-- token refreshed in-band", seen)
+        client.stdin.write("hello after refreshes\n")
         client.stdin.flush()
-        wait_for(lines, "bob: hello after renewal", seen)
+        wait_for(lines, "bob: hello after refreshes", seen)
         client.stdin.close()
         assert client.wait(timeout=10) == 0
     finally:
         client.kill()
-    assert Message.objects.filter(body="hello after renewal").count() == 1
+    assert sum("-- joined lobby" in line for line in seen) == 1  # never reconnected
+    assert not any("token renewed, reconnecting" in line for line in seen)
+    assert Message.objects.filter(body="hello after refreshes").count() == 1
 
 
 def test_client_catches_up_on_what_it_missed_while_the_server_was_down(tmp_path):

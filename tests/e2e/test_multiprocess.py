@@ -452,3 +452,58 @@ async def test_redis_outage_keeps_open_sockets_refuses_joins_and_recovers(
         await asyncio.sleep(1)
         await on_b.send(json.dumps({"type": "message.send", "body": "after the outage"}))
         assert (await next_frame(on_a, wait=10))["body"] == "after the outage"
+
+
+# A process that dies hard --------------------------------------------------------------------
+
+LEASE = 3.0  # CHAT_PRESENCE_LEASE_SECONDS for these two servers (default 15)
+CAP = 3  # CHAT_MAX_SOCKETS_PER_USER for these two servers
+
+
+async def test_a_killed_process_frees_its_users_within_the_presence_lease(
+    service_database, shared_redis, seeded, tmp_path
+):
+    """SIGKILL a process holding bob's whole cap: the room hears bob go offline and bob can
+    connect his whole cap on the survivor within the lease bound, not a day later."""
+    url, _, _ = shared_redis
+    env = {
+        **server_env(service_database, url, f"kill{secrets.token_hex(4)}"),
+        "CHAT_PRESENCE_LEASE_SECONDS": str(LEASE),
+        "CHAT_MAX_SOCKETS_PER_USER": str(CAP),
+    }
+    doomed = start_daphne(tmp_path, extra_env=env)
+    survivor = start_daphne(tmp_path, extra_env=env)
+    held = []
+    try:
+        async with connect(room_url(survivor, seeded["alice"])) as alice:
+            await next_frame(alice, "room.joined")
+            for _ in range(CAP):
+                held.append(await connect(room_url(doomed, seeded["bob"])))
+                await next_frame(held[-1], "room.joined")
+            await presence_of(alice, "bob")  # bob online, from the doomed process
+            async with connect(room_url(survivor, seeded["bob"])) as one_more:
+                code, _ = await wait_close(one_more)
+            assert code == CloseCode.TOO_MANY_CONNECTIONS  # the cap holds across processes
+
+            doomed.process.kill()  # no cleanup, no close frames
+            killed_at = time.monotonic()
+            gone = await asyncio.wait_for(presence_of(alice, "bob"), LEASE * 4 / 3 + 3)
+            offline_after = time.monotonic() - killed_at
+            assert (gone["status"], gone["online"]) == ("offline", ["alice"])
+
+            again = [await connect(room_url(survivor, seeded["bob"])) for _ in range(CAP)]
+            for ws in again:
+                assert (await next_frame(ws, "room.joined"))["online"][0] == "alice"
+            free_after = time.monotonic() - killed_at
+            for ws in again:
+                await ws.close()
+        print(
+            f"\n[kill] lease {LEASE:.0f} s: bob offline after {offline_after:.1f} s, "
+            f"his {CAP} sockets back on the survivor after {free_after:.1f} s"
+        )
+        assert offline_after <= LEASE * 4 / 3 + 2
+    finally:
+        for ws in held:
+            ws.transport.abort()
+        stop_daphne(survivor)
+        doomed.process.wait(timeout=5)

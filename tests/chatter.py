@@ -1,0 +1,120 @@
+"""A protocol-2 chat client for chaos and restart tests: resumes with ``?after=``, resends
+unacknowledged messages with the same ``client_id``, refreshes its token in-band, reconnects at
+once on 1012 and after a short random pause otherwise, and keeps a transcript of every
+``message.new`` it was shown, so a test can compare it with the database."""
+
+import asyncio
+import contextlib
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from .tokens import access_token
+
+
+@dataclass
+class Chatter:
+    user: object
+    ws_base: str  # ws://host:port
+    room: str = "lobby"
+    token_seconds: int | None = None  # None: the server's default lifetime
+    transcript: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    pending: dict[str, str] = field(default_factory=dict)
+    sent: set[str] = field(default_factory=set)
+    acked: dict[str, int] = field(default_factory=dict)
+    refreshes: int = 0
+    connects: int = 0
+    ws: ClientConnection | None = None
+    joined: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def last_id(self) -> int | None:
+        return self.transcript[-1] if self.transcript else None
+
+    async def token(self) -> str:
+        from datetime import timedelta
+
+        lifetime = timedelta(seconds=self.token_seconds) if self.token_seconds else None
+        return await sync_to_async(access_token)(self.user, lifetime=lifetime)
+
+    async def url(self) -> tuple[str, list[str]]:
+        # Once in, always resume: from the last message shown, or from the start ("0").
+        after = self.last_id if self.last_id is not None else (0 if self.connects else None)
+        query = f"?after={after}" if after is not None else ""
+        return (
+            f"{self.ws_base}/ws/rooms/{self.room}/{query}",
+            ["chat.v2", f"bearer.{await self.token()}"],
+        )
+
+    def say(self, body: str) -> None:
+        client_id = uuid.uuid4().hex
+        self.pending[client_id] = body
+        self.sent.add(client_id)
+        if self.ws is not None and self.joined.is_set():
+            # Kept: the event loop holds tasks only weakly.
+            self._sending = asyncio.get_running_loop().create_task(self._send(client_id, body))
+
+    async def _send(self, client_id: str, body: str) -> None:
+        ws = self.ws
+        if ws is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(
+                json.dumps({"type": "message.send", "body": body, "client_id": client_id})
+            )
+
+    def cut(self) -> None:
+        """The network drops: the transport goes, no close frame either way."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected (reconnecting as a real client would) until ``stop`` is set."""
+        while not stop.is_set():
+            code = None
+            try:
+                url, subprotocols = await self.url()
+                async with connect(url, subprotocols=subprotocols, open_timeout=10) as ws:
+                    self.ws = ws
+                    self.connects += 1
+                    async for frame in ws:
+                        await self._handle(ws, json.loads(frame))
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+            except (OSError, InvalidHandshake, TimeoutError):
+                pass
+            finally:
+                self.ws = None
+                self.joined.clear()
+            if code is None or code != 1012:
+                await asyncio.sleep(random.uniform(0.05, 0.5))
+
+    async def _handle(self, ws, frame: dict) -> None:
+        kind = frame["type"]
+        if kind == "room.joined":
+            if frame.get("recovered") is False:
+                raise AssertionError(f"{self.user.username}: replay incomplete")
+            self.joined.set()
+            for client_id, body in list(self.pending.items()):
+                await ws.send(
+                    json.dumps({"type": "message.send", "body": body, "client_id": client_id})
+                )
+        elif kind == "message.new":
+            if self.last_id is not None and frame["id"] <= self.last_id:
+                self.duplicates.append(frame["id"])
+            else:
+                self.transcript.append(frame["id"])
+            self.pending.pop(frame.get("client_id") or "", None)
+        elif kind == "message.ack":
+            self.acked[frame["client_id"]] = frame["id"]
+            self.pending.pop(frame["client_id"], None)
+        elif kind == "auth.expiring":
+            await ws.send(json.dumps({"type": "auth.refresh", "token": await self.token()}))
+        elif kind == "auth.refreshed":
+            self.refreshes += 1
