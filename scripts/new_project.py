@@ -105,7 +105,7 @@ CHOICES = {
     "demo": Choice(
         "--no-demo",
         "Keep the demo data (seed_demo: alice, bob, carol, dave, two rooms; make run seeds it)?",
-        ("chat/management/commands/seed_demo.py",),
+        ("chat/management/commands/seed_demo.py", "tests/unit/test_seed_demo.py"),
         ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data"),
     ),
     "bench": Choice(
@@ -287,6 +287,7 @@ def drop_bench(project: Project) -> None:
 
 
 def drop_hostile(project: Project) -> None:
+    project.replace("tests/README.md", "; an attack or a fault: `tests/hostile/`", "")
     project.drop_lines("pyproject.toml", '"hostile: ')
     project.drop_lines("pyproject.toml", '"soak: ')
     project.cut_region("README.md", "hostile")

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import secrets
 import time
 
 import httpx
@@ -148,14 +149,17 @@ def redis_daphne(django_db_setup, tmp_path, settings):
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
     from channels.layers import channel_layers
 
+    prefix = f"rules{secrets.token_hex(4)}"  # this test's own: the server and this process agree
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",  # as base.py
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
         }
     }
     channel_layers.backends.clear()
-    server = start_daphne(tmp_path, extra_env={"REDIS_URL": REDIS_URL})
+    server = start_daphne(
+        tmp_path, extra_env={"REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": prefix}
+    )
     yield server
     stop_daphne(server)
     channel_layers.backends.clear()
