@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -23,7 +24,14 @@ class Chatter:
     ws_base: str  # ws://host:port
     room: str = "lobby"
     token_seconds: int | None = None  # None: the server's default lifetime
+    ssl: object = None
+    # Resume this many messages back (0: from the last one). With several server processes two
+    # messages committed an instant apart can arrive in either order, so a client resumes a
+    # little early and drops the ids it has.
+    overlap: int = 0
     transcript: list[int] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    outages: list[float] = field(default_factory=list)  # seconds from a cut to room.joined
     duplicates: list[int] = field(default_factory=list)
     pending: dict[str, str] = field(default_factory=dict)
     sent: set[str] = field(default_factory=set)
@@ -31,11 +39,18 @@ class Chatter:
     refreshes: int = 0
     connects: int = 0
     ws: ClientConnection | None = None
+    down_since: float | None = None
     joined: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def last_id(self) -> int | None:
-        return self.transcript[-1] if self.transcript else None
+        return max(self.transcript) if self.transcript else None
+
+    def resume_from(self) -> int | None:
+        if not self.transcript:
+            return 0 if self.connects else None  # once in, always resume (from the start)
+        newest = sorted(self.transcript)[-(self.overlap + 1) :]
+        return newest[0] if self.overlap else newest[-1]
 
     async def token(self) -> str:
         from datetime import timedelta
@@ -44,8 +59,7 @@ class Chatter:
         return await sync_to_async(access_token)(self.user, lifetime=lifetime)
 
     async def url(self) -> tuple[str, list[str]]:
-        # Once in, always resume: from the last message shown, or from the start ("0").
-        after = self.last_id if self.last_id is not None else (0 if self.connects else None)
+        after = self.resume_from()
         query = f"?after={after}" if after is not None else ""
         return (
             f"{self.ws_base}/ws/rooms/{self.room}/{query}",
@@ -80,7 +94,9 @@ class Chatter:
             code = None
             try:
                 url, subprotocols = await self.url()
-                async with connect(url, subprotocols=subprotocols, open_timeout=10) as ws:
+                async with connect(
+                    url, subprotocols=subprotocols, open_timeout=10, ssl=self.ssl
+                ) as ws:
                     self.ws = ws
                     self.connects += 1
                     async for frame in ws:
@@ -90,6 +106,8 @@ class Chatter:
             except (OSError, InvalidHandshake, TimeoutError):
                 pass
             finally:
+                if self.joined.is_set():  # was in: the outage starts now
+                    self.down_since = time.monotonic()
                 self.ws = None
                 self.joined.clear()
             if code is None or code != 1012:
@@ -100,15 +118,22 @@ class Chatter:
         if kind == "room.joined":
             if frame.get("recovered") is False:
                 raise AssertionError(f"{self.user.username}: replay incomplete")
+            if self.down_since is not None:
+                self.outages.append(time.monotonic() - self.down_since)
+                self.down_since = None
             self.joined.set()
             for client_id, body in list(self.pending.items()):
                 await ws.send(
                     json.dumps({"type": "message.send", "body": body, "client_id": client_id})
                 )
         elif kind == "message.new":
-            if self.last_id is not None and frame["id"] <= self.last_id:
-                self.duplicates.append(frame["id"])
+            if frame["id"] in self.seen:
+                if not self.overlap:  # resuming from the last id, the server never repeats
+                    self.duplicates.append(frame["id"])
+            elif not self.overlap and self.last_id is not None and frame["id"] < self.last_id:
+                self.duplicates.append(frame["id"])  # out of order where order is promised
             else:
+                self.seen.add(frame["id"])
                 self.transcript.append(frame["id"])
             self.pending.pop(frame.get("client_id") or "", None)
         elif kind == "message.ack":

@@ -172,7 +172,7 @@ def test_full_project_keeps_every_part_under_the_new_name(projects):
     assert "-u /run/acme-talk/daphne-%i.sock" in unit
     nginx = (project / "deploy/nginx/acme-talk.conf").read_text()
     assert "server_name acme-talk.example.com;" in nginx
-    assert "server unix:/run/acme-talk/daphne-1.sock;" in nginx
+    assert "server unix:/run/acme-talk/daphne-1.sock max_fails=0;" in nginx
     env_example = (project / "deploy/production.env.example").read_text()
     assert "DJANGO_ALLOWED_HOSTS=acme-talk.example.com" in env_example
     assert "@db.internal:5432/acme_talk" in env_example
