@@ -263,8 +263,9 @@ def presence_keys(client, prefix: str) -> dict[str, int]:
     sizes = {}
     for key in client.scan_iter(f"{prefix}:presence:*"):
         kind = client.type(key).decode()
-        size = {"hash": client.hlen, "set": client.scard, "zset": client.zcard}[kind]
-        sizes[key.decode()] = size(key)
+        size = {"hash": client.hlen, "set": client.scard, "zset": client.zcard}.get(kind)
+        if size is not None:  # "none": deleted since the scan saw it
+            sizes[key.decode()] = size(key)
     return {key: size for key, size in sizes.items() if size}
 
 
