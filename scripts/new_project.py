@@ -292,6 +292,7 @@ def drop_hostile(project: Project) -> None:
     project.drop_lines("pyproject.toml", '"soak: ')
     project.cut_region("README.md", "hostile")
     project.drop_lines("README.md", "| `tests/hostile/` |")
+    project.drop_lines("README.md", "| `tests/hostile/test_chaos_wire.py` |")
     project.replace(
         "config/server_shims.py",
         "``tests/e2e`` and ``tests/hostile`` test them on the wire",
