@@ -7,6 +7,7 @@ a close before ``accept`` becomes a bare HTTP 403 in daphne).
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
@@ -150,6 +151,21 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
             scope["user"] = user
         scope["credential"] = credential
         return await self.inner(scope, receive, send)
+
+
+class SessionUnlessTokenMiddleware:
+    """Channels' ``AuthMiddlewareStack`` (cookie -> session -> user) only for sockets that have
+    no other credential: a token, ticket or bearer decides alone, so loading the session (a
+    database read and a thread hop per handshake) would be work thrown away."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.with_session = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope, receive, send):
+        if presented_credential(scope) is not None:
+            return await self.inner(scope, receive, send)
+        return await self.with_session(scope, receive, send)
 
 
 def _header(scope: dict, name: bytes) -> str | None:

@@ -1,9 +1,10 @@
 """ASGI entry point: HTTP goes to Django, WebSockets through the security stack to the consumer.
 
-WebSocketOriginValidator    refuse cross-site sockets (HTTP 403 at the handshake)
-  AuthMiddlewareStack       session cookie -> scope["user"]
-    QueryTokenAuthMiddleware  ?token=<JWT> -> scope["user"], scope["credential"]
-      URLRouter               /ws/rooms/<slug>/ -> RoomConsumer
+WebSocketOriginValidator          refuse cross-site sockets (HTTP 403 at the handshake)
+  SessionUnlessTokenMiddleware    channels' AuthMiddlewareStack (cookie -> session -> user),
+                                  skipped when a token, ticket or bearer decides alone
+    QueryTokenAuthMiddleware      ticket / bearer / token -> scope["user"], scope["credential"]
+      URLRouter                   /ws/rooms/<slug>/ -> RoomConsumer
 """
 
 import logging
@@ -15,11 +16,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Django must be set up before importing code that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from accounts.middleware import QueryTokenAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from accounts.middleware import (  # noqa: E402
+    QueryTokenAuthMiddleware,
+    SessionUnlessTokenMiddleware,
+    WebSocketOriginValidator,
+)
 from chat.close_codes import CloseCode  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from config.server_shims import apply_server_shims  # noqa: E402
@@ -49,7 +53,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": WebSocketOriginValidator(
-            AuthMiddlewareStack(QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            SessionUnlessTokenMiddleware(QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -105,3 +105,22 @@ def test_csrf_trusted_origins_are_allowed(settings):
     settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
     assert origin_allowed("https://app.example.com", host="api.example.com")
     assert not origin_allowed("http://app.example.com", host="api.example.com")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_token_sockets_skip_the_session_lookup():
+    """A token decides alone: the cookie's session is never loaded (one read saved per connect)."""
+    from accounts.middleware import SessionUnlessTokenMiddleware
+
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen.update(scope)
+
+    stack = SessionUnlessTokenMiddleware(inner)
+    headers = [(b"cookie", b"sessionid=whatever")]
+    await stack({"type": "websocket", "query_string": b"token=abc", "headers": headers}, None, None)
+    assert "session" not in seen
+    seen.clear()
+    await stack({"type": "websocket", "query_string": b"", "headers": headers}, None, None)
+    assert "session" in seen
