@@ -488,7 +488,8 @@ async def test_a_killed_process_frees_its_users_within_the_presence_lease(
 
             doomed.process.kill()  # no cleanup, no close frames
             killed_at = time.monotonic()
-            gone = await asyncio.wait_for(presence_of(alice, "bob"), LEASE * 4 / 3 + 3)
+            # Lease plus one renewal period, plus slack for a busy machine: not a day later.
+            gone = await asyncio.wait_for(presence_of(alice, "bob"), LEASE * 4 / 3 + 10)
             offline_after = time.monotonic() - killed_at
             assert (gone["status"], gone["online"]) == ("offline", ["alice"])
 
@@ -502,7 +503,7 @@ async def test_a_killed_process_frees_its_users_within_the_presence_lease(
             f"\n[kill] lease {LEASE:.0f} s: bob offline after {offline_after:.1f} s, "
             f"his {CAP} sockets back on the survivor after {free_after:.1f} s"
         )
-        assert offline_after <= LEASE * 4 / 3 + 2
+        assert offline_after <= LEASE * 4 / 3 + 10
     finally:
         for ws in held:
             ws.transport.abort()

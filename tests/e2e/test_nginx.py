@@ -224,7 +224,9 @@ async def test_rolling_restart_loses_nothing(nginx_front):
         f"max {max(outages):.2f} s"
     )
     assert len(outages) >= ROLLING_CLIENTS  # every client lived through at least one restart
-    assert max(outages) < 5
+    # Seconds on an idle machine (README); the bound only catches the minute-long outages of a
+    # balancer that benches a restarting upstream (what max_fails=0 prevents).
+    assert max(outages) < 30
     for chatter in chatters:
         assert len(chatter.transcript) == len(set(chatter.transcript))
         assert sorted(chatter.transcript) == stored_ids, chatter.user.username

@@ -131,6 +131,7 @@ def stale(files: dict[str, str], needles) -> list[str]:
 # The two extremes -------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(900)  # two generated projects' own suites, side by side (~1 min idle)
 @pytest.mark.parametrize("kind", ["full", "minimal"])
 def test_fast_tier_of_the_generated_project_passes(fast_tiers, kind):
     for result in fast_tiers[kind]:
