@@ -90,6 +90,16 @@ async def test_same_host_other_port_origin_is_refused(live_daphne, lobby_users):
     )
 
 
+async def test_same_host_and_port_other_scheme_origin_is_refused(live_daphne, lobby_users):
+    """An https page's cookie must not ride a plain ws:// socket (scheme, host and port)."""
+    origin = live_daphne.http.replace("http://", "https://")
+    headers = session_headers(live_daphne, "alice") | {"Origin": origin}
+    assert (
+        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
+        == 403
+    )
+
+
 # --- JWT clients ----------------------------------------------------------------------------
 
 

@@ -124,3 +124,29 @@ async def test_token_sockets_skip_the_session_lookup():
     seen.clear()
     await stack({"type": "websocket", "query_string": b"", "headers": headers}, None, None)
     assert "session" in seen
+
+
+@pytest.mark.parametrize(
+    ("origin", "scheme", "allowed"),
+    [
+        ("http://localhost:8000", "ws", True),
+        ("https://localhost:8000", "wss", True),
+        ("https://localhost:8000", "ws", False),
+        ("http://localhost:8000", "wss", False),
+    ],
+)
+def test_origin_scheme_must_match_the_sockets(origin, scheme, allowed, settings):
+    settings.ALLOWED_HOSTS = ["localhost"]
+    assert origin_allowed(origin, host="localhost:8000", scheme=scheme) is allowed
+
+
+def test_daphne_websocket_scope_gets_its_scheme():
+    from config.server_shims import websocket_scheme
+
+    class Protocol:
+        client_scheme = None
+        transport = object()
+
+    assert websocket_scheme(Protocol()) == "ws"
+    Protocol.client_scheme = "https"  # X-Forwarded-Proto through --proxy-headers
+    assert websocket_scheme(Protocol()) == "wss"
