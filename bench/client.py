@@ -485,10 +485,11 @@ async def member_reader(member: Member, storm: Storm) -> None:
         member.dropped = f"close {member.ws.close_code}"
 
 
-async def until(condition: Callable[[], bool], limit: float) -> None:
+async def until_samples(storm: Storm, count: int, limit: float) -> None:
+    """Wait (at most ``limit`` seconds) until ``count`` latency samples arrived."""
     deadline = time.perf_counter() + limit
     # Polling a counter, bounded by the deadline.
-    while not condition() and time.perf_counter() < deadline:  # noqa: ASYNC110
+    while len(storm.latencies) < count and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
 
@@ -646,7 +647,7 @@ async def scale_curve(
             # One message first, unmeasured: the first write of a fresh room is a cold path.
             storm.sent_at[f"{tag}-{size}-warm"] = time.perf_counter()
             await room0[0].ws.send(send_frame(f"{tag}-{size}-warm"))
-            await until(lambda: len(storm.latencies) >= len(room0), 10)
+            await until_samples(storm, len(room0), 10)
             storm.latencies.clear()
             count = max(int(rate * seconds), 1)
             t0 = time.perf_counter()
@@ -656,7 +657,7 @@ async def scale_curve(
                 storm.sent_at[body] = time.perf_counter()
                 await room0[0].ws.send(send_frame(body))
             expected = count * len(room0)
-            await until(lambda: len(storm.latencies) >= expected, 10)
+            await until_samples(storm, expected, 10)
             samples = sorted(storm.latencies)
             points.append(
                 {
