@@ -296,12 +296,10 @@ class Bench:
             plan.append({"name": "idle_memory", "kind": "idle_memory", "timeout": 600,
                          "params": {"sockets": s["idle_sockets"], "settle": s["settle"],
                                     "rooms": s["idle_rooms"]}})  # fmt: skip
-        if variant.core:
+        if variant.core or variant.server in ("uvicorn", "granian"):
             plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
         if variant.core or variant.server != "daphne" or variant.name == "patched":
             plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
-        elif variant.server in ("uvicorn", "granian"):
-            plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
         if authed and variant.core:
             plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))
             plan.append(hs("hs_conc_session", "session", s["hs_conc"], s["concurrency"]))
