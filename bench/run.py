@@ -316,6 +316,8 @@ class Bench:
             plan.append({"name": "soak", "kind": "soak", "timeout": 900,
                          "params": {"cycles": s["soak"], "settle": s["settle"],
                                     "concurrency": s["concurrency"]}})  # fmt: skip
+        if self.args.only:
+            plan = [p for p in plan if p["name"] in self.args.only or p["kind"] == "verify"]
         return plan
 
     def storm_scenario(self) -> dict:
@@ -404,7 +406,11 @@ class Bench:
                     self.check_persistence(results)
                 for result in results.values():
                     result.pop("seen_bodies", None)
-                if soak and variant.name in self.args.scale_variants:
+                if (
+                    soak
+                    and variant.name in self.args.scale_variants
+                    and (not self.args.only or "scale" in self.args.only)
+                ):
                     results["scale"] = self.run_scale(variant)
                 this_run[variant.name] = results
                 print(
@@ -666,6 +672,11 @@ def main(argv: list[str] | None = None) -> dict:
         help="comma list of variants that get the scale curve (fresh server, last run); '' = none",
     )
     parser.add_argument("--no-scale", dest="scale_variants", action="store_const", const="")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list of scenarios to run (e.g. storm,scale,hs_conc_jwt); default: all",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/)")
     args = parser.parse_args(argv)
     if args.runs is None:
@@ -673,6 +684,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.variants is None:
         args.variants = "project,tutorial" if args.quick else ",".join(VARIANTS)
     args.scale_variants = [v for v in args.scale_variants.split(",") if v]
+    args.only = [s for s in args.only.split(",") if s]
     bench = Bench(args)
     try:
         report = bench.run()
