@@ -591,6 +591,11 @@ async def reconnect_storm(
     return result
 
 
+def progress(text: str) -> None:
+    """A line on stderr, for whoever is watching a long run."""
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def raise_fd_limit() -> int:
     """As many open files as the hard limit allows: the scale curve holds 10,000 sockets."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -635,6 +640,7 @@ async def scale_curve(
     try:
         for size in sizes:
             started = time.perf_counter()
+            progress(f"scale: opening sockets {next_index}..{size - 1}")
             new = [Member(index=i, room=f"scale-{i // room_size}") for i in range(next_index, size)]
             next_index = size
             entered = await asyncio.gather(*(bounded(m) for m in new), return_exceptions=True)
@@ -672,6 +678,7 @@ async def scale_curve(
                     "failed_tries": sum(storm.failures.values()),
                 }
             )
+            progress(f"scale: {points[-1]}")
     finally:
         await close_all([m.ws for m in members])
         await asyncio.gather(*(m.reader for m in members), return_exceptions=True)
