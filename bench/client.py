@@ -7,17 +7,25 @@ is bounded by a count and a deadline; nothing here talks to anything but the loo
 
 import asyncio
 import json
+import random
+import resource
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidMessage
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
 
 CONNECT_TIMEOUT = 10.0
+# static/chat/room.js's reconnect policy: exponential backoff from 0.5 s, capped, full jitter.
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+# What a failed try raises: the handshake, the socket, or the wait for room.joined.
+TRY_ERRORS = (OSError, InvalidHandshake, InvalidMessage, TimeoutError, ConnectionClosed)
 
 
 @dataclass
@@ -29,6 +37,7 @@ class Target:
     protocol: str  # "project" | "tutorial" | "ceiling"
     tokens: list[str]
     sessions: list[str]
+    usernames: list[str] = field(default_factory=list)
 
     def request(self, i: int, auth: str, room: str) -> tuple[str, dict[str, str]]:
         if self.protocol == "tutorial":
@@ -121,21 +130,44 @@ async def handshakes(target: Target, *, auth: str, count: int, concurrency: int)
         elapsed = time.perf_counter() - started
         await ws.close()
         if ws.close_code not in (1000, None):
-            raise RuntimeError(f"server closed with {ws.close_code}")
+            raise ClosedBy(ws.close_code)
         return elapsed
 
     started = time.perf_counter()
     results = await gather_bounded(count, concurrency, cycle)
     elapsed = time.perf_counter() - started
     ok = [r for r in results if isinstance(r, float)]
-    errors = [repr(r) for r in results if not isinstance(r, float)]
+    errors = [r for r in results if not isinstance(r, float)]
     return {
         "per_s": len(ok) / elapsed,
         "ok": len(ok),
         "errors": len(errors),
-        "first_error": errors[0] if errors else None,
+        "error_classes": dict(Counter(failure_class(e) for e in errors)),
+        "first_error": repr(errors[0]) if errors else None,
         "connect_ms_p50": statistics.median(ok) * 1000 if ok else None,
     }
+
+
+class ClosedBy(Exception):
+    """The server closed a socket the client had not finished with (code in ``args[0]``)."""
+
+
+class UnexpectedFrame(Exception):
+    """The first frame of a project socket was not ``room.joined``."""
+
+
+def failure_class(error: BaseException) -> str:
+    """How a browser would tell the failure apart: a close code, an HTTP status, or (for what a
+    browser reports as 1006) the client-side exception class."""
+    if isinstance(error, ClosedBy):
+        return f"close {error.args[0]}"
+    if isinstance(error, ConnectionClosed):
+        return f"close {error.rcvd.code if error.rcvd is not None else 1006}"
+    if isinstance(error, InvalidStatus):
+        return f"http {error.response.status_code}"
+    if isinstance(error, UnexpectedFrame):
+        return f"frame {error.args[0]}"
+    return type(error).__name__
 
 
 @dataclass
@@ -373,6 +405,299 @@ async def soak(
     }
 
 
+# Reconnect storm and scale curve -------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Member:
+    """One socket of the storm or the scale curve: user ``index`` in room ``room``."""
+
+    index: int
+    room: str
+    ws: ClientConnection | None = None
+    online: list[str] | None = None  # the last online list the server sent this socket
+    tries: int = 0
+    in_at: float = 0.0
+    dropped: str | None = None  # why the server closed it after it was in
+    reader: asyncio.Task | None = None
+
+
+@dataclass
+class Storm:
+    """What every member's reader records: failed tries by class, presence traffic, latencies."""
+
+    failures: Counter = field(default_factory=Counter)
+    last_presence_at: float = 0.0
+    tag: str = ""
+    sent_at: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+
+async def enter(target: Target, member: Member, storm: Storm, deadline: float) -> None:
+    """Open ``member``'s socket and wait until it is in (the project: ``room.joined`` received;
+    the tutorial: accepted), retrying each failed try after a jittered backoff (room.js's)."""
+    attempt = 0
+    while True:
+        member.tries += 1
+        try:
+            member.ws = await target.open(member.index, room=member.room)
+            if target.protocol == "project":
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    frame = json.loads(await member.ws.recv())
+                if frame.get("type") != "room.joined":
+                    raise UnexpectedFrame(frame.get("code") or frame.get("type"))
+                member.online = frame.get("online")
+            member.in_at = time.perf_counter()
+            # Read from now on: frames left unread would stall the socket (websockets' max_queue).
+            member.reader = asyncio.create_task(member_reader(member, storm))
+            return
+        except (*TRY_ERRORS, UnexpectedFrame) as error:
+            storm.failures[failure_class(error)] += 1
+            if member.ws is not None:
+                await member.ws.close()
+                member.ws = None
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+        attempt += 1
+        delay = random.uniform(0, ceiling)  # noqa: S311 (jitter, not a secret)
+        if time.perf_counter() + delay > deadline:
+            raise TimeoutError(f"not in after {member.tries} tries")
+        await asyncio.sleep(delay)
+
+
+async def member_reader(member: Member, storm: Storm) -> None:
+    """Reads everything the room sends: presence (the last online list), tagged messages."""
+    try:
+        async for text in member.ws:
+            if storm.tag and storm.tag in text:
+                body = frame_body(text)
+                if body in storm.sent_at:
+                    storm.latencies.append(time.perf_counter() - storm.sent_at[body])
+                continue
+            if '"presence"' in text:
+                frame = json.loads(text)
+                if frame.get("type") == "presence":
+                    storm.last_presence_at = time.perf_counter()
+                    if "online" in frame:
+                        member.online = frame["online"]
+    except ConnectionClosed:
+        pass
+    if member.ws.close_code not in (1000, None):
+        member.dropped = f"close {member.ws.close_code}"
+
+
+async def until_samples(storm: Storm, count: int, limit: float) -> None:
+    """Wait (at most ``limit`` seconds) until ``count`` latency samples arrived."""
+    deadline = time.perf_counter() + limit
+    # Polling a counter, bounded by the deadline.
+    while len(storm.latencies) < count and time.perf_counter() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+async def quiet(storm: Storm, seconds: float, limit: float) -> None:
+    """Wait until no presence frame arrived for ``seconds`` (at most ``limit`` seconds)."""
+    deadline = time.perf_counter() + limit
+    # Polling a timestamp, bounded by the deadline.
+    while time.perf_counter() < deadline:
+        if time.perf_counter() - storm.last_presence_at >= seconds:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def online_seen_by_fresh_socket(target: Target, index: int, room: str) -> list[str] | None:
+    """A fresh socket as user ``index`` (in ``room`` already, or alone): room.joined's list."""
+    ws = await target.open_retry(index, room=room)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            frame = json.loads(await ws.recv())
+        return sorted(frame["online"]) if frame.get("type") == "room.joined" else None
+    finally:
+        await ws.close()
+
+
+async def presence_exact(
+    target: Target, expected: dict[str, list[str]], first: dict[str, int], limit: float
+) -> dict:
+    """Every room's fresh-socket online list equals ``expected`` (retried for ``limit`` seconds:
+    closing sockets leave asynchronously). Returns the rooms that never matched."""
+    deadline = time.perf_counter() + limit
+    wrong = {}
+    for room, users in expected.items():
+        while True:
+            seen = await online_seen_by_fresh_socket(target, first[room], room)
+            if seen == sorted(users):
+                wrong.pop(room, None)
+                break
+            wrong[room] = {
+                "missing": sorted(set(users) - set(seen or [])),
+                "extra": sorted(set(seen or []) - set(users)),
+            }
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    return wrong
+
+
+async def reconnect_storm(
+    target: Target, *, sockets: int, rooms: int, deadline: float, settle: float
+) -> dict:
+    """``sockets`` sockets (user i in room ``storm-<i // per_room>``) connect at once, each retrying
+    until it is in. Time until all are in; failed tries by class; for the project, whether every
+    room's online list is exact once the storm has settled, and again after every client left."""
+    per_room = -(-sockets // rooms)
+    members = [Member(index=i, room=f"storm-{i // per_room}") for i in range(sockets)]
+    storm = Storm()
+    started = time.perf_counter()
+    entered = await asyncio.gather(
+        *(enter(target, m, storm, started + deadline) for m in members), return_exceptions=True
+    )
+    inside = [m for m, e in zip(members, entered, strict=True) if e is None]
+    result = {
+        "sockets": sockets,
+        "rooms": rooms,
+        "in": len(inside),
+        "seconds": (max(m.in_at for m in inside) - started) if inside else None,
+        "p50_in_s": statistics.median(m.in_at - started for m in inside) if inside else None,
+        "tries": sum(m.tries for m in members),
+        "failed_tries": sum(storm.failures.values()),
+        "failure_classes": dict(storm.failures),
+        "not_in": sockets - len(inside),
+        "first_error": next((repr(e) for e in entered if e is not None), None),
+    }
+    try:
+        if target.protocol == "project":
+            await quiet(storm, settle, 30)
+            expected: dict[str, list[str]] = {}
+            first: dict[str, int] = {}
+            for m in inside:
+                expected.setdefault(m.room, []).append(target.usernames[m.index])
+                first.setdefault(m.room, m.index)
+            # Each socket's own view: the last presence frame (or room.joined) it was sent.
+            result["last_view_exact"] = sum(
+                sorted(m.online or []) == sorted(expected[m.room]) for m in inside
+            )
+            wrong = await presence_exact(target, expected, first, limit=5)
+            result["presence_wrong_rooms"] = wrong
+    finally:
+        await close_all([m.ws for m in inside])
+        await asyncio.gather(*(m.reader for m in inside), return_exceptions=True)
+    result["dropped"] = dict(Counter(m.dropped for m in inside if m.dropped))
+    if target.protocol == "project":
+        alone = {room: [target.usernames[i]] for room, i in first.items()}
+        wrong_after = await presence_exact(target, alone, first, limit=5)
+        result["presence_wrong_after_close"] = wrong_after
+        result["presence_exact"] = (
+            len(inside) == sockets and not result["presence_wrong_rooms"] and not wrong_after
+        )
+    return result
+
+
+def progress(text: str) -> None:
+    """A line on stderr, for whoever is watching a long run."""
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def raise_fd_limit() -> int:
+    """As many open files as the hard limit allows: the scale curve holds 10,000 sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def scale_curve(
+    target: Target,
+    *,
+    pid: int,
+    sizes: list[int],
+    room_size: int,
+    rate: float,
+    seconds: float,
+    settle: float,
+    tag: str,
+    concurrency: int = 50,
+) -> dict:
+    """Idle sockets grown to each of ``sizes`` (user i in room ``scale-<i // room_size>``), on a
+    fresh server: RSS growth per socket, and the latency of room ``scale-0`` sending ``rate``
+    messages/s for ``seconds`` (every member receives; one client clock) at each size."""
+    fd_limit = raise_fd_limit()
+    storm = Storm(tag=tag)
+    members: list[Member] = []
+    next_index = 0
+    # Warm the server's code paths, then measure from a quiet baseline.
+    warm = [Member(index=i, room=f"scale-{i // room_size}") for i in range(min(100, sizes[0]))]
+    await asyncio.gather(*(enter(target, m, storm, time.perf_counter() + 60) for m in warm))
+    await close_all([m.ws for m in warm])
+    await asyncio.gather(*(m.reader for m in warm), return_exceptions=True)
+    storm.failures.clear()
+    base = await settle_rss(pid, settle)
+    points = []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def bounded(member: Member) -> None:
+        async with semaphore:
+            await enter(target, member, storm, time.perf_counter() + 120)
+
+    try:
+        for size in sizes:
+            started = time.perf_counter()
+            progress(f"scale: opening sockets {next_index}..{size - 1}")
+            new = [Member(index=i, room=f"scale-{i // room_size}") for i in range(next_index, size)]
+            next_index = size
+            entered = await asyncio.gather(*(bounded(m) for m in new), return_exceptions=True)
+            members += [m for m, e in zip(new, entered, strict=True) if e is None]
+            opened_s = time.perf_counter() - started
+            await quiet(storm, settle, 60)
+            rss = await settle_rss(pid, settle)
+            # One sender in scale-0, every member of scale-0 (the sender too) receives.
+            room0 = [m for m in members if m.room == "scale-0" and m.dropped is None]
+            # One message first, unmeasured: the first write of a fresh room is a cold path.
+            storm.sent_at[f"{tag}-{size}-warm"] = time.perf_counter()
+            await room0[0].ws.send(send_frame(f"{tag}-{size}-warm"))
+            await until_samples(storm, len(room0), 10)
+            storm.latencies.clear()
+            count = max(int(rate * seconds), 1)
+            t0 = time.perf_counter()
+            for n in range(count):
+                await asyncio.sleep(max(t0 + n / rate - time.perf_counter(), 0))
+                body = f"{tag}-{size}-{n}"
+                storm.sent_at[body] = time.perf_counter()
+                await room0[0].ws.send(send_frame(body))
+            expected = count * len(room0)
+            await until_samples(storm, expected, 10)
+            samples = sorted(storm.latencies)
+            points.append(
+                {
+                    "sockets": len(members),
+                    "kib_per_socket": (rss - base) / max(len(members), 1) / 1024,
+                    "rss_mib": rss / 2**20,
+                    "p50_ms": _percentile(samples, 50) * 1000,
+                    "p99_ms": _percentile(samples, 99) * 1000,
+                    "samples": len(samples),
+                    "expected": expected,
+                    "open_s": round(opened_s, 2),
+                    "failed_tries": sum(storm.failures.values()),
+                }
+            )
+            progress(f"scale: {points[-1]}")
+    finally:
+        await close_all([m.ws for m in members])
+        await asyncio.gather(*(m.reader for m in members), return_exceptions=True)
+    last = points[-1] if points else {}
+    kib = [p["kib_per_socket"] for p in points]
+    return {
+        "points": points,
+        "rss_base_mib": base / 2**20,
+        "fd_limit": fd_limit,
+        "max_kib_per_socket": max(kib) if kib else None,
+        "p99_ms_at_max": last.get("p99_ms"),
+        "sockets_at_max": last.get("sockets"),
+        "failure_classes": dict(storm.failures),
+        "dropped": dict(Counter(m.dropped for m in members if m.dropped)),
+        "errors": sum(p["expected"] - p["samples"] for p in points)
+        + sum(s - p["sockets"] for s, p in zip(sizes, points, strict=False)),
+    }
+
+
 SCENARIOS = {
     "verify": verify,
     "handshakes": handshakes,
@@ -380,6 +705,8 @@ SCENARIOS = {
     "latency": latency,
     "idle_memory": idle_memory,
     "soak": soak,
+    "storm": reconnect_storm,
+    "scale": scale_curve,
 }
 
 
@@ -390,11 +717,12 @@ async def main(spec: dict, creds: dict) -> dict:
         protocol=spec["protocol"],
         tokens=creds["tokens"],
         sessions=creds["sessions"],
+        usernames=creds.get("usernames", []),
     )
     results = {}
     for scenario in spec["scenarios"]:
         name, kind, params = scenario["name"], scenario["kind"], dict(scenario["params"])
-        if kind in ("idle_memory", "soak"):
+        if kind in ("idle_memory", "soak", "scale"):
             params["pid"] = spec["pid"]
         started = time.perf_counter()
         try:

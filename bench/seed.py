@@ -4,6 +4,10 @@ One room ``bench`` (plus ``--idle-rooms`` rooms for the idle-socket test), ``--u
 (one per socket, so no per-user cap is the bottleneck),
 a JWT access token for each and a logged-in session for the first ``--sessions``. Writes them to
 ``--out`` as JSON. Uses the settings in ``DJANGO_SETTINGS_MODULE`` (the server's).
+
+``--block NAME:SIZE`` (repeatable) adds rooms ``NAME-0``, ``NAME-1``, ... of ``SIZE`` members each,
+user ``i`` in ``NAME-<i // SIZE>``: the reconnect storm (``storm``) and the scale curve (``scale``)
+fill them in index order, so the client knows every room's members without asking.
 """
 
 import argparse
@@ -18,6 +22,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--sessions", type=int, required=True)
     parser.add_argument("--idle-rooms", type=int, required=True)
+    parser.add_argument("--block", action="append", default=[], help="NAME:SIZE, repeatable")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -57,6 +62,17 @@ def main() -> None:
     Membership.objects.bulk_create(
         [Membership(room=idle[i % len(idle)], user=user) for i, user in enumerate(users)]
     )
+    for block in args.block:
+        name, size = block.split(":")
+        per_room = int(size)
+        blocks = [
+            Room(slug=f"{name}-{k}", name=f"{name} {k}", created_by=users[0])
+            for k in range(-(-len(users) // per_room))
+        ]
+        blocks = Room.objects.bulk_create(blocks)
+        Membership.objects.bulk_create(
+            [Membership(room=blocks[i // per_room], user=user) for i, user in enumerate(users)]
+        )
     sessions = []
     for user in users[: args.sessions]:
         store = SessionStore()
@@ -67,7 +83,15 @@ def main() -> None:
         sessions.append(store.session_key)
     tokens = [str(AccessToken.for_user(user)) for user in users]
     with open(args.out, "w") as out:
-        json.dump({"room_id": room.pk, "tokens": tokens, "sessions": sessions}, out)
+        json.dump(
+            {
+                "room_id": room.pk,
+                "tokens": tokens,
+                "sessions": sessions,
+                "usernames": [user.get_username() for user in users],
+            },
+            out,
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The benchmark harness never rots: a few-second run must produce a complete, well-formed report.
 
 No timing is asserted here (numbers belong to ``make bench``'s own PASS/MISS lines); this checks
-that every metric was measured and that the exactly-once persistence count ran and held.
+that every metric was measured, that the exactly-once persistence count ran and held, that every
+storm socket got in and the project's presence lists were exact after the storm, and that the
+scale curve measured every size.
 """
 
 import json
@@ -28,7 +30,7 @@ def report(tmp_path_factory) -> dict:
         [sys.executable, "-m", "bench.run", "--quick", "--out", str(out)],
         cwd=ROOT,
         check=True,
-        timeout=90,
+        timeout=180,
         capture_output=True,
     )
     return json.loads(out.read_text())
@@ -61,3 +63,25 @@ def test_quick_run_counts_every_broadcast_message_in_the_database_once(report):
         assert result["exactly_once"] is True
         assert result["delivered"] == result["expected"]
     assert report["exactly_once"] == {"checked": 3, "all": True}
+
+
+def test_quick_storm_gets_every_socket_in_and_presence_exact(report):
+    for variant in ("project", "tutorial"):
+        storm = report["raw"][0][variant]["storm"]
+        assert storm["in"] == storm["sockets"] > 0, storm
+        assert storm["seconds"] > 0
+        assert isinstance(storm["failure_classes"], dict)
+    storm = report["raw"][0]["project"]["storm"]
+    assert storm["presence_wrong_rooms"] == {}, storm
+    assert storm["presence_wrong_after_close"] == {}, storm
+    assert storm["presence_exact"] is True
+
+
+def test_quick_scale_curve_measures_every_size(report):
+    scale = report["raw"][0]["project"]["scale"]
+    sizes = report["sizes"]["scale_sizes"]
+    assert [point["sockets"] for point in scale["points"]] == sizes
+    for point in scale["points"]:
+        assert point["samples"] == point["expected"] > 0, point
+        assert point["kib_per_socket"] > 0
+    assert report["goals"]["scale_p99_ms"]["value"] == scale["points"][-1]["p99_ms"]
