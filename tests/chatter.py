@@ -15,7 +15,19 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from .factories import MembershipFactory, RoomFactory, UserFactory
 from .tokens import access_token
+
+
+def crowd_in_lobby(size: int, prefix: str) -> list:
+    """``size`` members of a new ``lobby`` room, named ``<prefix>000`` onwards."""
+    from chat.models import Role
+
+    room = RoomFactory(slug="lobby")
+    users = [UserFactory(username=f"{prefix}{index:03d}") for index in range(size)]
+    for user in users:
+        MembershipFactory(room=room, user=user, role=Role.MEMBER)
+    return users
 
 
 @dataclass

@@ -22,10 +22,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
-from chat.models import Message, Role
+from chat.models import Message
 
-from ..chatter import Chatter
-from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..chatter import Chatter, crowd_in_lobby
 from ..live import ROOT, free_port, next_frame, start_daphne, stop_daphne
 from .test_tls import self_signed
 
@@ -175,7 +174,7 @@ async def test_rolling_restart_loses_nothing(nginx_front):
     in turn. Every client is back within seconds of its server's restart, and every client's
     transcript equals the database: nothing lost, nothing shown twice, each send stored once."""
     url, cert, logs, servers, restart = nginx_front
-    users = await sync_to_async(rolling_cast)(ROLLING_CLIENTS)
+    users = await sync_to_async(crowd_in_lobby)(ROLLING_CLIENTS, "roll")
     trusted = ssl.create_default_context(cafile=str(cert))
     chatters = [Chatter(user, url, ssl=trusted, overlap=20) for user in users]
     stop = asyncio.Event()
@@ -233,14 +232,6 @@ async def test_rolling_restart_loses_nothing(nginx_front):
         assert not chatter.pending
     sent = set().union(*(chatter.sent for chatter in chatters))
     assert sorted(client_id for _, client_id in stored) == sorted(sent)
-
-
-def rolling_cast(size: int):
-    room = RoomFactory(slug="lobby")
-    users = [UserFactory(username=f"roll{index:03d}") for index in range(size)]
-    for user in users:
-        MembershipFactory(room=room, user=user, role=Role.MEMBER)
-    return users
 
 
 async def talk(chatters, stop: asyncio.Event) -> None:

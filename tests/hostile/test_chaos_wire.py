@@ -14,10 +14,9 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.models import Message, Role
+from chat.models import Message
 
-from ..chatter import Chatter
-from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..chatter import Chatter, crowd_in_lobby
 from ..live import start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -40,16 +39,8 @@ def chaos_daphne(tmp_path):
     stop_daphne(server)
 
 
-def cast(size: int):
-    room = RoomFactory(slug="lobby")
-    users = [UserFactory(username=f"chaos{index:03d}") for index in range(size)]
-    for user in users:
-        MembershipFactory(room=room, user=user, role=Role.MEMBER)
-    return users
-
-
 async def test_cut_connections_and_expiring_tokens_lose_nothing_and_repeat_nothing(chaos_daphne):
-    users = await sync_to_async(cast)(CLIENTS)
+    users = await sync_to_async(crowd_in_lobby)(CLIENTS, "chaos")
     chatters = [Chatter(user, chaos_daphne.ws, token_seconds=TOKEN_SECONDS) for user in users]
     stop = asyncio.Event()
     runners = [asyncio.create_task(chatter.run(stop)) for chatter in chatters]
