@@ -41,8 +41,8 @@ async def cookie_client(make_client, user, session: SessionStore):
     return client
 
 
-async def assert_closed_4001(client, failure: AuthFailure) -> None:
-    assert (await client.receive(wait=2))["detail"] == failure
+async def assert_closed_4001(client, failure: AuthFailure, wait: float = 2) -> None:
+    assert (await client.receive(wait=wait))["detail"] == failure
     assert await client.close_code() == CloseCode.UNAUTHENTICATED
 
 
@@ -59,9 +59,10 @@ async def test_deleted_session_row_closes_its_sockets_only(make_client, room_wit
 
 async def test_socket_closes_when_its_session_expires(make_client, room_with_roles):
     _, users = room_with_roles
-    session = await sync_to_async(logged_in_session)(users["bob"], expires_in=timedelta(seconds=1))
+    # 3 s: long enough to join on a busy machine, short enough to expire while connected.
+    session = await sync_to_async(logged_in_session)(users["bob"], expires_in=timedelta(seconds=3))
     bob = await cookie_client(make_client, users["bob"], session)
-    await assert_closed_4001(bob, AuthFailure.SESSION_EXPIRED)
+    await assert_closed_4001(bob, AuthFailure.SESSION_EXPIRED, wait=6)
 
 
 async def test_clearsessions_closes_sockets_of_expired_rows(make_client, room_with_roles):
