@@ -415,7 +415,7 @@ class Member:
     index: int
     room: str
     ws: ClientConnection | None = None
-    online: list[str] | None = None  # the last online list the server sent this socket
+    online: set[str] | None = None  # room.joined's list with every presence change applied
     tries: int = 0
     in_at: float = 0.0
     dropped: str | None = None  # why the server closed it after it was in
@@ -428,6 +428,7 @@ class Storm:
 
     failures: Counter = field(default_factory=Counter)
     last_presence_at: float = 0.0
+    presence_frames: int = 0
     tag: str = ""
     sent_at: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -446,7 +447,7 @@ async def enter(target: Target, member: Member, storm: Storm, deadline: float) -
                     frame = json.loads(await member.ws.recv())
                 if frame.get("type") != "room.joined":
                     raise UnexpectedFrame(frame.get("code") or frame.get("type"))
-                member.online = frame.get("online")
+                member.online = set(frame.get("online") or ())
             member.in_at = time.perf_counter()
             # Read from now on: frames left unread would stall the socket (websockets' max_queue).
             member.reader = asyncio.create_task(member_reader(member, storm))
@@ -477,8 +478,10 @@ async def member_reader(member: Member, storm: Storm) -> None:
                 frame = json.loads(text)
                 if frame.get("type") == "presence":
                     storm.last_presence_at = time.perf_counter()
-                    if "online" in frame:
-                        member.online = frame["online"]
+                    storm.presence_frames += 1
+                    if member.online is not None:
+                        member.online.update(frame["joined"])
+                        member.online.difference_update(frame["left"])
     except ConnectionClosed:
         pass
     if member.ws.close_code not in (1000, None):
@@ -575,6 +578,7 @@ async def reconnect_storm(
             result["last_view_exact"] = sum(
                 sorted(m.online or []) == sorted(expected[m.room]) for m in inside
             )
+            result["presence_frames"] = storm.presence_frames
             wrong = await presence_exact(target, expected, first, limit=5)
             result["presence_wrong_rooms"] = wrong
     finally:

@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--receivers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--app", default=None, help="override the ASGI app (a patched variant)")
+    parser.add_argument("--app", default=None, help="override the ASGI app")
     args = parser.parse_args()
     bench = Bench(argparse.Namespace(quick=False, soak=None, only=[]))
     # Users enough for the storm (one per socket) and the fan-out room, not the scale curve's.

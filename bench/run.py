@@ -85,10 +85,8 @@ VARIANTS = {
                 "config.asgi:application", "memory", "project", False),
         Variant("project-granian", "project, granian, in-memory", "granian",
                 "config.asgi:application", "memory", "project", False),
-        # Candidate changes (bench.patches), measured before anyone edits the app.
-        Variant("patched", "project + dispatch/session/clean fixes", "daphne",
-                "bench.patched_asgi:application", "throttled", "project", False,
-                (("BENCH_PATCHES", "dispatch,session,tokenfirst"),)),
+        Variant("tutorial-stock", "tutorial consumer, channels' stock in-memory layer",
+                "daphne", "bench.tutorial_asgi:application", "stock", "tutorial", False),
     ]
 }  # fmt: skip
 
@@ -298,7 +296,7 @@ class Bench:
                                     "rooms": s["idle_rooms"]}})  # fmt: skip
         if variant.core or variant.server in ("uvicorn", "granian"):
             plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
-        if variant.core or variant.server != "daphne" or variant.name == "patched":
+        if variant.core or variant.server != "daphne":
             plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
         if authed and variant.core:
             plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))

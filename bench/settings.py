@@ -23,10 +23,11 @@ CHANNEL_LAYER_PREFIX = _prefix  # presence keys share it (chat.presence)
 # Presence and per-user socket counts follow REDIS_URL, as they do in production.
 REDIS_URL = _redis_url if BENCH_LAYER in ("redis", "pubsub") else ""
 if BENCH_LAYER == "memory":
+    # The project's zero-setup layer, for the tutorial consumer too (the same settings for
+    # both: the difference measured is the consumer's own work).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.InMemoryChannelLayer"}}
+elif BENCH_LAYER == "stock":  # channels' own in-memory layer, to measure what the swap buys
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-elif BENCH_LAYER in ("throttled", "localfanout"):  # candidate changes, see bench.patches
-    _layer = {"throttled": "ThrottledCleanLayer", "localfanout": "LocalFanoutLayer"}[BENCH_LAYER]
-    CHANNEL_LAYERS = {"default": {"BACKEND": f"bench.patches.{_layer}"}}
 elif BENCH_LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
@@ -42,4 +43,4 @@ elif BENCH_LAYER == "pubsub":
         }
     }
 else:
-    raise ValueError(f"BENCH_LAYER must be memory, redis or pubsub, not {BENCH_LAYER!r}")
+    raise ValueError(f"BENCH_LAYER must be memory, stock, redis or pubsub, not {BENCH_LAYER!r}")

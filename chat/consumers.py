@@ -190,21 +190,20 @@ class RoomConsumer(GuardedConsumer):
         self.room, self.room_id, self.role = access.room, access.room.pk, access.role
 
     async def _join(self) -> None:
-        """Claim a socket slot, subscribe, go online; undone in full if any part fails."""
+        """Subscribe, claim a socket slot and go online; undone in full if any part fails."""
         try:
             async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
-                if not await self._claim_user_socket():
-                    raise Refused(
-                        CloseCode.TOO_MANY_CONNECTIONS,
-                        "too_many_sockets",
-                        limit=RateLimitKind.USER_SOCKETS,
-                    )
                 self.online = await self._subscribe()
         except LAYER_ERRORS as error:
             logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
             metrics.record_channel_layer_error(LayerOperation.JOIN)
             await self._undo_partial_join()
             raise Refused(CloseCode.TRY_AGAIN_LATER, "layer_unavailable") from None
+        if self.online is None:
+            await self._undo_partial_join()
+            raise Refused(
+                CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets", limit=RateLimitKind.USER_SOCKETS
+            )
 
     async def _read_replay(self) -> None:
         """``?after=<message id>``: what this socket missed, read *after* subscribing, so
@@ -383,58 +382,56 @@ class RoomConsumer(GuardedConsumer):
 
     # Helpers ---------------------------------------------------------------------------------
 
-    async def _claim_user_socket(self) -> bool:
-        count = await runtime().presence.add_user_socket(
-            user_id=self.user.pk, channel=self.channel_name
-        )
-        if count > settings.CHAT_MAX_SOCKETS_PER_USER:
-            await self._release_user_socket()
-            return False
-        return True
-
-    async def _release_user_socket(self) -> None:
-        await runtime().presence.remove_user_socket(user_id=self.user.pk, channel=self.channel_name)
-
-    async def _subscribe(self) -> list[str]:
-        """User group, room fan-out, presence; room events arriving meanwhile are held."""
+    async def _subscribe(self) -> list[str] | None:
+        """User group, room fan-out, then socket slot and presence in one step (one round trip
+        with Redis); room events arriving meanwhile are held. Returns the online list, or None
+        when the user already holds ``CHAT_MAX_SOCKETS_PER_USER`` sockets."""
         self.held_events = []
         self.groups = [events.user_group(self.user.pk)]
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         await runtime().fanout.join(self.room_id, self)
-        change = await runtime().presence.join(
-            room_id=self.room_id, username=self.user.get_username()
+        change = await runtime().presence.connect(
+            room_id=self.room_id,
+            username=self.user.get_username(),
+            user_id=self.user.pk,
+            channel=self.channel_name,
+            max_sockets=settings.CHAT_MAX_SOCKETS_PER_USER,
         )
+        if change is None:
+            return None
         if change.changed:
-            await self._announce_presence("online", change.online)
+            self._announce_presence(online=True, version=change.version)
         return change.online
 
     async def _leave(self) -> None:
         await runtime().fanout.leave(self.room_id, self)
-        await self._release_user_socket()
-        change = await runtime().presence.leave(
-            room_id=self.room_id, username=self.user.get_username()
+        change = await runtime().presence.disconnect(
+            room_id=self.room_id,
+            username=self.user.get_username(),
+            user_id=self.user.pk,
+            channel=self.channel_name,
         )
         if change.changed:
-            await self._announce_presence("offline", change.online)
+            # Wait for the window's frame: a draining server must not stop before it is out.
+            await asyncio.shield(self._announce_presence(online=False, version=change.version))
 
     async def _undo_partial_join(self) -> None:
         """Best effort after a failed connect; the layer may be the thing that is down."""
-        for undo in (self._release_user_socket(), runtime().fanout.leave(self.room_id, self)):
+        undo_steps = (
+            runtime().presence.release_socket(user_id=self.user.pk, channel=self.channel_name),
+            runtime().fanout.leave(self.room_id, self),
+        )
+        for undo in undo_steps:
             try:
                 async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
                     await undo
             except LAYER_ERRORS:
                 pass
 
-    async def _announce_presence(self, status: str, online: list[str]) -> None:
-        await events.to_room(
-            self.room_id,
-            events.presence_changed(
-                room_id=self.room_id,
-                username=self.user.get_username(),
-                status=status,
-                online=online,
-            ),
+    def _announce_presence(self, *, online: bool, version: int) -> asyncio.Future:
+        """Batched per room (``chat.presence_feed``); done when the frame is sent."""
+        return runtime().presence_batcher.note(
+            self.room_id, self.user.get_username(), online, version
         )
 
     async def _refuse_for_rate(self) -> None:

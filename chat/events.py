@@ -61,12 +61,16 @@ def message_deleted(*, room_id: int, message_id: int) -> dict:
     )
 
 
-def presence_changed(*, room_id: int, username: str, status: str, online: list[str]) -> dict:
-    return _room_event(
-        "presence.changed",
-        room_id,
-        protocol.presence_frame(user=username, status=status, online=online),
+def presence_changed(
+    *, room_id: int, joined: list[str], left: list[str], versions: dict[str, int]
+) -> dict:
+    """Who came online and who went offline in a room (``chat.presence_feed`` batches them);
+    ``versions`` order the entries across processes and never reach a client."""
+    event = _room_event(
+        "presence.changed", room_id, protocol.presence_frame(joined=joined, left=left)
     )
+    event.update(joined=joined, left=left, versions=versions)
+    return event
 
 
 def room_deleted(*, room_id: int) -> dict:

@@ -14,6 +14,7 @@ One ``RoomFanout`` per event loop, kept by ``chat.runtime``.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from channels.layers import get_channel_layer
@@ -31,7 +32,11 @@ class RoomSocket(Protocol):
 
 
 class RoomFanout:
-    def __init__(self) -> None:
+    """``admit``: sees each arriving event first, and may rewrite it or drop it (None); the
+    runtime puts presence in order there (``chat.presence_feed.PresenceOrder``)."""
+
+    def __init__(self, admit: Callable[[dict], dict | None] = lambda event: event) -> None:
+        self.admit = admit
         self.layer = get_channel_layer()
         self.rooms: dict[int, set[RoomSocket]] = {}
         self.lock = asyncio.Lock()
@@ -77,6 +82,12 @@ class RoomFanout:
     async def _deliver(self, event: dict) -> None:
         if "at" in event:
             record_broadcast_delivered(event["at"])
+        try:
+            event = self.admit(event)
+        except Exception:  # a bug there must not stop this process's fan-out
+            logger.exception("admitting an event failed; delivering it as sent")
+        if event is None:
+            return
         for socket in tuple(self.rooms.get(event.get("room_id"), ())):
             try:
                 await socket.deliver(event)

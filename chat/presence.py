@@ -11,6 +11,10 @@ that moment), and a surviving process reaps it within one more renewal period, t
 who went offline. A process that was only slow, not dead, finds itself reaped at its next renewal
 and writes its live sockets back. Nothing scans all keys: each operation reads one room's or one
 user's hash, and a reap reads the dead process's own index.
+
+Every change of a user's status in a room gets a version, from one counter (per process without
+Redis, per deployment with it) taken in the same atomic step as the change: ``chat.presence_feed``
+uses it to put presence frames from different processes in order.
 """
 
 import asyncio
@@ -42,10 +46,17 @@ class LocalSocket:
     channel: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class PresenceChange:
-    changed: bool  # the user's first socket in the room opened, or their last one closed
+    """What one socket's arrival or departure did to its room's online list."""
+
+    version: int  # > 0: the user's status in the room changed; its order among all changes
     online: list[str]  # usernames online in the room, sorted
+
+    @property
+    def changed(self) -> bool:
+        """The user's first socket in the room opened, or their last one closed."""
+        return self.version > 0
 
 
 class MemoryPresence:
@@ -54,31 +65,49 @@ class MemoryPresence:
     def __init__(self) -> None:
         self.rooms: dict[int, Counter] = defaultdict(Counter)
         self.user_sockets: dict[int, set[str]] = defaultdict(set)
+        self.version = 0
 
-    async def join(self, *, room_id: int, username: str) -> PresenceChange:
+    async def connect(
+        self, *, room_id: int, username: str, user_id: int, channel: str, max_sockets: int
+    ) -> PresenceChange | None:
+        """Claim one of the user's ``max_sockets`` and go online in the room; None (and nothing
+        written) when the user already holds ``max_sockets``."""
+        sockets = self.user_sockets[user_id]
+        sockets.add(channel)
+        if len(sockets) > max_sockets:
+            self._release(user_id, channel)
+            return None
         room = self.rooms[room_id]
         room[username] += 1
-        return PresenceChange(room[username] == 1, sorted(room))
+        return PresenceChange(self._next_version() if room[username] == 1 else 0, sorted(room))
 
-    async def leave(self, *, room_id: int, username: str) -> PresenceChange:
+    async def disconnect(
+        self, *, room_id: int, username: str, user_id: int, channel: str
+    ) -> PresenceChange:
+        self._release(user_id, channel)
         room = self.rooms[room_id]
         room[username] -= 1
         last = room[username] <= 0
         if last:
             del room[username]
+        online = sorted(room)
         if not room:
             self.rooms.pop(room_id, None)
-        return PresenceChange(last, sorted(room))
+        return PresenceChange(self._next_version() if last else 0, online)
 
-    async def add_user_socket(self, *, user_id: int, channel: str) -> int:
-        self.user_sockets[user_id].add(channel)
-        return len(self.user_sockets[user_id])
+    async def release_socket(self, *, user_id: int, channel: str) -> None:
+        """Undo a claim after a connect that failed half-way (idempotent)."""
+        self._release(user_id, channel)
 
-    async def remove_user_socket(self, *, user_id: int, channel: str) -> None:
+    def _release(self, user_id: int, channel: str) -> None:
         sockets = self.user_sockets[user_id]
         sockets.discard(channel)
         if not sockets:
             self.user_sockets.pop(user_id, None)
+
+    def _next_version(self) -> int:
+        self.version += 1
+        return self.version
 
 
 # Shared by the scripts: the Redis clock, a cached "is this process's lease alive", and the
@@ -115,54 +144,63 @@ local function tally(room_key, own)
 end
 """
 
-# KEYS: room hash, leases, this process's room index. ARGV: process, username, room id, ttl.
-_JOIN = (
+# Both socket scripts: KEYS: room hash, leases, this process's room index, user hash (channel ->
+# process), this process's user index, the version counter. ARGV: process, username, room id,
+# ttl, channel, user id, most sockets per user (connect only).
+_RELEASE_SOCKET = """
+local function release_socket()
+  redis.call('HDEL', KEYS[4], ARGV[5])
+  for _, process in ipairs(redis.call('HVALS', KEYS[4])) do
+    if process == ARGV[1] then return end
+  end
+  redis.call('SREM', KEYS[5], ARGV[6])
+end
+"""
+
+# Returns {sockets the user holds (-1: over the cap, nothing written), version, {online}}.
+_CONNECT = (
     _PRELUDE
+    + _RELEASE_SOCKET
     + """
+redis.call('HSET', KEYS[4], ARGV[5], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[6])
+local flat = redis.call('HGETALL', KEYS[4])
+local sockets = 0
+for i = 1, #flat, 2 do
+  if alive(flat[i + 1]) then sockets = sockets + 1 else redis.call('HDEL', KEYS[4], flat[i]) end
+end
+if sockets > tonumber(ARGV[7]) then
+  release_socket()
+  return {-1, 0, {}}
+end
 redis.call('HINCRBY', KEYS[1], ARGV[1] .. ARGV[2], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[3])
 local counts, names = tally(KEYS[1], ARGV[1])
-return {counts[ARGV[2]] or 0, names}
+local version = 0
+if counts[ARGV[2]] == 1 then version = redis.call('INCR', KEYS[6]) end
+return {sockets, version, names}
 """
 )
 
-_LEAVE = (
+# Returns {version, {online}}.
+_DISCONNECT = (
     _PRELUDE
+    + _RELEASE_SOCKET
     + """
+release_socket()
 local field = ARGV[1] .. ARGV[2]
 if redis.call('HINCRBY', KEYS[1], field, -1) <= 0 then redis.call('HDEL', KEYS[1], field) end
 local counts, names, own_fields = tally(KEYS[1], ARGV[1])
 if own_fields == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
-return {counts[ARGV[2]] or 0, names}
+local version = 0
+if counts[ARGV[2]] == nil then version = redis.call('INCR', KEYS[6]) end
+return {version, names}
 """
 )
 
-# KEYS: user hash (channel -> process), leases, this process's user index.
-# ARGV: process, channel, user id, ttl.
-_ADD_USER_SOCKET = (
-    _PRELUDE
-    + """
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SADD', KEYS[3], ARGV[3])
-local flat = redis.call('HGETALL', KEYS[1])
-local count = 0
-for i = 1, #flat, 2 do
-  if alive(flat[i + 1]) then count = count + 1 else redis.call('HDEL', KEYS[1], flat[i]) end
-end
-return count
-"""
-)
-
-_REMOVE_USER_SOCKET = """
-redis.call('HDEL', KEYS[1], ARGV[2])
-for _, process in ipairs(redis.call('HVALS', KEYS[1])) do
-  if process == ARGV[1] then return 0 end
-end
-redis.call('SREM', KEYS[3], ARGV[3])
-return 0
-"""
+_RELEASE = _RELEASE_SOCKET + "release_socket()\nreturn 0\n"
 
 # KEYS: (unused), leases. ARGV: key base, process, lease seconds. Returns 1 when this process's
 # lease had already been reaped (its entries are gone: write them back).
@@ -176,7 +214,7 @@ return reaped and 1 or 0
 )
 
 # KEYS: (unused), leases. ARGV: key base, most processes to reap in one call.
-# Returns {{room id, {usernames now offline}, {online}}, ...}.
+# Returns {{room id, {usernames now offline}, version}, ...}.
 _REAP = (
     _PRELUDE
     + """
@@ -200,7 +238,9 @@ for _, process in ipairs(dead) do
     for _, name in ipairs(gone) do
       if counts[name] == nil then table.insert(offline, name) end
     end
-    if #offline > 0 then table.insert(changes, {room_id, offline, names}) end
+    if #offline > 0 then
+      table.insert(changes, {room_id, offline, redis.call('INCR', base .. ':version')})
+    end
   end
   local user_index = base .. ':proc:' .. process .. ':users'
   for _, user_id in ipairs(redis.call('SMEMBERS', user_index)) do
@@ -217,18 +257,21 @@ return changes
 """
 )
 
-# Announces that ``usernames`` went offline in a room whose online list is now ``online``.
-OfflineAnnouncer = Callable[[int, list[str], list[str]], Awaitable[None]]
+# Announces a change nobody's socket made: (room id, usernames, online or not, version). The
+# reaper tells rooms who went offline with a dead process; a write-back, who is back.
+Announcer = Callable[[int, list[str], bool, int], Awaitable[None]]
 
 
 class RedisPresence:
-    """Shared by every process; each operation is one script call (one round trip).
+    """Shared by every process; a socket's arrival is one script call (one round trip), and so
+    is its departure.
 
     Its client's connection pool belongs to one event loop: ``chat.runtime`` keeps one store per
     loop, and this store's lease is that loop's (so a test loop is "a process" too).
     """
 
     REAP_BATCH = 20
+    UNLIMITED = 2**31
 
     def __init__(
         self,
@@ -236,21 +279,20 @@ class RedisPresence:
         *,
         prefix: str,
         lease_seconds: float,
-        announce_offline: OfflineAnnouncer,
+        announce: Announcer,
         local_sockets: Callable[[], Iterable[LocalSocket]],
     ) -> None:
         self.client, self.prefix, self.lease_seconds = client, prefix, lease_seconds
-        self.announce_offline, self.local_sockets = announce_offline, local_sockets
+        self.announce, self.local_sockets = announce, local_sockets
         self.process = uuid.uuid4().hex  # 32 characters: the room-field prefix
         self.leases_key = f"{prefix}:procs"
         self.keeper: asyncio.Task | None = None
         self.scripts = {
             name: client.register_script(source)
             for name, source in {
-                "join": _JOIN,
-                "leave": _LEAVE,
-                "add_user_socket": _ADD_USER_SOCKET,
-                "remove_user_socket": _REMOVE_USER_SOCKET,
+                "connect": _CONNECT,
+                "disconnect": _DISCONNECT,
+                "release": _RELEASE,
                 "renew": _RENEW,
                 "reap": _REAP,
             }.items()
@@ -258,30 +300,42 @@ class RedisPresence:
 
     # Sockets ---------------------------------------------------------------------------------
 
-    async def join(self, *, room_id: int, username: str) -> PresenceChange:
+    async def connect(
+        self, *, room_id: int, username: str, user_id: int, channel: str, max_sockets: int
+    ) -> PresenceChange | None:
+        """Claim one of the user's ``max_sockets`` (across every process) and go online in the
+        room, atomically; None (and nothing written) when the user already holds them all."""
         await self._ensure_lease()
-        count, online = await self._room_script("join", room_id, username)
-        return PresenceChange(int(count) == 1, sorted(online))
+        sockets, version, online = await self._socket_script(
+            "connect", room_id, username, user_id, channel, max_sockets
+        )
+        if int(sockets) < 0:
+            return None
+        return PresenceChange(int(version), sorted(online))
 
-    async def leave(self, *, room_id: int, username: str) -> PresenceChange:
-        count, online = await self._room_script("leave", room_id, username)
-        return PresenceChange(int(count) == 0, sorted(online))
+    async def disconnect(
+        self, *, room_id: int, username: str, user_id: int, channel: str
+    ) -> PresenceChange:
+        version, online = await self._socket_script(
+            "disconnect", room_id, username, user_id, channel
+        )
+        return PresenceChange(int(version), sorted(online))
 
-    async def add_user_socket(self, *, user_id: int, channel: str) -> int:
-        await self._ensure_lease()
-        return int(await self._user_script("add_user_socket", user_id, channel))
+    async def release_socket(self, *, user_id: int, channel: str) -> None:
+        """Undo a claim after a connect that failed half-way (idempotent)."""
+        await self._socket_script("release", 0, "", user_id, channel)
 
-    async def remove_user_socket(self, *, user_id: int, channel: str) -> None:
-        await self._user_script("remove_user_socket", user_id, channel)
-
-    def _room_script(self, name: str, room_id: int, username: str):
-        keys = [f"{self.prefix}:room:{room_id}", self.leases_key, self._index("rooms")]
-        args = [self.process, username, room_id, KEY_TTL_SECONDS]
+    def _socket_script(self, name: str, room_id, username, user_id, channel, max_sockets=0):
+        keys = [
+            f"{self.prefix}:room:{room_id}",
+            self.leases_key,
+            self._index("rooms"),
+            f"{self.prefix}:user:{user_id}",
+            self._index("users"),
+            f"{self.prefix}:version",
+        ]
+        args = [self.process, username, room_id, KEY_TTL_SECONDS, channel, user_id, max_sockets]
         return self.scripts[name](keys=keys, args=args)
-
-    def _user_script(self, name: str, user_id: int, channel: str):
-        keys = [f"{self.prefix}:user:{user_id}", self.leases_key, self._index("users")]
-        return self.scripts[name](keys=keys, args=[self.process, channel, user_id, KEY_TTL_SECONDS])
 
     def _index(self, kind: str) -> str:
         return f"{self.prefix}:proc:{self.process}:{kind}"
@@ -306,8 +360,8 @@ class RedisPresence:
         changes = await self.scripts["reap"](
             keys=["", self.leases_key], args=[self.prefix, self.REAP_BATCH]
         )
-        for room_id, offline, online in changes:
-            await self.announce_offline(int(room_id), list(offline), sorted(online))
+        for room_id, offline, version in changes:
+            await self.announce(int(room_id), list(offline), False, int(version))
 
     async def _keep_lease(self) -> None:
         interval = self.lease_seconds / 3
@@ -320,9 +374,18 @@ class RedisPresence:
                 logger.warning("presence lease not renewed: %s", type(error).__name__)
 
     async def _write_back(self) -> None:
-        """This process was reaped while alive (stalled past its lease): restore its sockets."""
+        """This process was reaped while alive (stalled past its lease): restore its sockets,
+        and tell their rooms who is back."""
         sockets = list(self.local_sockets())
         logger.warning("presence lease had lapsed; writing back %s sockets", len(sockets))
         for socket in sockets:
-            await self._user_script("add_user_socket", socket.user_id, socket.channel)
-            await self._room_script("join", socket.room_id, socket.username)
+            _, version, _ = await self._socket_script(
+                "connect",
+                socket.room_id,
+                socket.username,
+                socket.user_id,
+                socket.channel,
+                self.UNLIMITED,
+            )
+            if int(version):
+                await self.announce(socket.room_id, [socket.username], True, int(version))

@@ -202,8 +202,9 @@ def room_joined_frame(
     return json.dumps(frame)
 
 
-def presence_frame(*, user: str, status: str, online: list[str]) -> str:
-    return json.dumps({"type": "presence", "user": user, "status": status, "online": online})
+def presence_frame(*, joined: list[str], left: list[str]) -> str:
+    """A change to the online list of ``room.joined``: add ``joined``, remove ``left``."""
+    return json.dumps({"type": "presence", "joined": joined, "left": left})
 
 
 def auth_expiring_frame(*, expires_at) -> str:

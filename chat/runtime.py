@@ -3,11 +3,11 @@
 daphne (and uvicorn) run one event loop per process, so in production there is one ``Runtime``
 per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
 them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
-count, the presence store, the room fan-out, and the budgets (messages and handshakes per user,
-failed handshakes per client address). With ``REDIS_URL`` the presence store and the budgets live
-in Redis, shared by every process; without it, in this process's memory (the single-process
-default, like the in-memory channel layer). A closed loop's runtime goes with it (the registry
-holds loops weakly).
+count, the presence store and its batched announcements, the room fan-out, and the budgets
+(messages and handshakes per user, failed handshakes per client address). With ``REDIS_URL``
+the presence store and the budgets live in Redis, shared by every process; without it, in this
+process's memory (the single-process default, like the in-memory channel layer). A closed
+loop's runtime goes with it (the registry holds loops weakly).
 """
 
 import asyncio
@@ -19,6 +19,7 @@ from django.conf import settings
 from . import events
 from .fanout import RoomFanout
 from .presence import LocalSocket, MemoryPresence, RedisPresence
+from .presence_feed import PresenceBatcher, PresenceOrder
 from .ratelimit import MemoryBudget, RedisBudget
 
 
@@ -27,7 +28,11 @@ class Runtime:
 
     def __init__(self) -> None:
         self.open_sockets = 0
-        self.fanout = RoomFanout()
+        self.presence_order = PresenceOrder()
+        self.fanout = RoomFanout(admit=self.presence_order.admit)
+        self.presence_batcher = PresenceBatcher(
+            events.to_room, window_seconds=settings.CHAT_PRESENCE_WINDOW_SECONDS
+        )
         limits = {
             "messages": (settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS),
             "handshakes": (
@@ -47,7 +52,7 @@ class Runtime:
                 client,
                 prefix=f"{prefix}:presence",
                 lease_seconds=settings.CHAT_PRESENCE_LEASE_SECONDS,
-                announce_offline=self._announce_offline,
+                announce=self._announce,
                 local_sockets=self._local_sockets,
             )
             budgets = {
@@ -68,15 +73,11 @@ class Runtime:
         self.failed_auth_budget = budgets["failed_auth"]
         """Handshakes without a valid credential per client address."""
 
-    async def _announce_offline(self, room_id: int, usernames: list[str], online: list[str]):
-        """The sockets of a process that died went offline (chat.presence reaped them)."""
+    async def _announce(self, room_id: int, usernames: list[str], online: bool, version: int):
+        """A change no socket of this process made: the sockets of a process that died went
+        offline (reaped), or this stalled process's sockets are back (written back)."""
         for username in usernames:
-            await events.to_room(
-                room_id,
-                events.presence_changed(
-                    room_id=room_id, username=username, status="offline", online=online
-                ),
-            )
+            self.presence_batcher.note(room_id, username, online, version)
 
     def _local_sockets(self) -> Iterator[LocalSocket]:
         for room_id, sockets in self.fanout.rooms.items():

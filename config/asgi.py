@@ -40,7 +40,7 @@ def warn_if_single_process_layer() -> None:
     """Once per server process (this module is imported once): say that the in-memory layer
     reaches only this process's sockets, so broadcasts and revocations skip the others."""
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
-    if backend == "channels.layers.InMemoryChannelLayer":
+    if backend.endswith(".InMemoryChannelLayer"):
         logging.getLogger("config.asgi").warning(
             "REDIS_URL is not set: the in-memory channel layer serves this one process only. "
             "Run a single server process, or set REDIS_URL so every process shares the layer."

@@ -87,6 +87,7 @@ class Chat:
     def __init__(self, session: Session, room: str) -> None:
         self.session, self.room = session, room
         self.seen: set[int] = set()
+        self.online: set[str] = set()  # room.joined's list, presence changes applied
         self.last_id: int | None = None
         self.pending: dict[str, str] = {}  # client_id -> body, in the order typed
 
@@ -104,11 +105,15 @@ class Chat:
         data = json.loads(frame)
         kind = data.get("type")
         if kind == "room.joined":
+            self.online = set(data["online"])
             log(f"joined {self.room} as {data['role']} (online: {', '.join(data['online'])})")
             if data.get("recovered") is not True and self.last_id is not None:
                 await self.catch_up()
             for client_id, body in list(self.pending.items()):  # same ids: stored once
                 await send(ws, body, client_id)
+        elif kind == "presence":  # what changed since room.joined's list
+            self.online = (self.online | set(data["joined"])) - set(data["left"])
+            log(f"online: {', '.join(sorted(self.online))}")
         elif kind == "message.new":
             self.show(data)
         elif kind == "message.ack":

@@ -226,8 +226,9 @@ if REDIS_URL:
         }
     }
 else:
-    # One process only: config/asgi.py logs a warning at startup.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only: config/asgi.py logs a warning at startup. Channels' in-memory layer with
+    # its expiry sweep throttled (config/channel_layers.py).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.InMemoryChannelLayer"}}
 
 # CACHES
 # ------------------------------------------------------------------------------
@@ -371,3 +372,6 @@ CHAT_PRESENCE_MAX_CONNECTIONS = env.int("CHAT_PRESENCE_MAX_CONNECTIONS", default
 # counting this many seconds after its last lease renewal (renewed every third of it), and its
 # users drop off the online lists, with a presence event, within one more third.
 CHAT_PRESENCE_LEASE_SECONDS = env.float("CHAT_PRESENCE_LEASE_SECONDS", default=15.0)
+# Presence changes are collected per room and process this long and sent as one frame (joined
+# and left lists): a reconnect storm costs each socket a few frames, not one per member.
+CHAT_PRESENCE_WINDOW_SECONDS = env.float("CHAT_PRESENCE_WINDOW_SECONDS", default=0.1)

@@ -134,8 +134,18 @@ function removeMessage(id) {
   list.querySelector(`li[data-id="${Number(id)}"]`)?.remove();
 }
 
+// Who is online: room.joined sends the whole list, presence frames what changed since.
+let onlineNow = new Set();
+
+function applyPresence(joined, left) {
+  joined.forEach((username) => onlineNow.add(username));
+  left.forEach((username) => onlineNow.delete(username));
+  showOnline([...onlineNow]);
+}
+
 function showOnline(usernames) {
-  const items = [...new Set(usernames)].sort().map((username) => {
+  onlineNow = new Set(usernames);
+  const items = [...onlineNow].sort().map((username) => {
     const item = document.createElement("li");
     item.textContent = username;
     if (username === me) item.className = "me";
@@ -269,7 +279,7 @@ function onFrame(event) {
       sendPending();
       break;
     case "presence":
-      showOnline(data.online);
+      applyPresence(data.joined, data.left);
       break;
     case "error":
       // auth_failed precedes a 4001 close, handled in onClose.
@@ -294,7 +304,7 @@ function onFrame(event) {
 
 function onClose(event) {
   socket = null;
-  online.replaceChildren();
+  showOnline([]);
   // Our own logout closes the socket (4001) while the logout POST is still in flight; following
   // it to the login form would race the POST's redirect and lose its "logged out" notice.
   if (leaving) return;

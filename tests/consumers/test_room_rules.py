@@ -114,36 +114,48 @@ async def test_join_frame_lists_role_and_who_is_online(make_client, room_with_ro
         "role": "owner",
         "online": ["alice"],
     }
-    assert (await alice.receive(skip=()))["user"] == "alice"  # her own arrival, as everyone sees
+    # Her own arrival, as everyone sees it: what changed, not the whole list.
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": ["alice"], "left": []}
     dave = await make_client("lobby", users["dave"])
     joined = await dave.join()
     assert joined["role"] == "reader"
     assert joined["online"] == ["alice", "dave"]
-    seen = await alice.receive(skip=())
-    assert seen == {
-        "type": "presence",
-        "user": "dave",
-        "status": "online",
-        "online": ["alice", "dave"],
-    }
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": ["dave"], "left": []}
 
 
 async def test_user_with_two_tabs_is_online_once(make_client, room_with_roles):
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     await alice.join()
-    assert (await alice.receive(skip=()))["user"] == "alice"
+    assert (await alice.receive(skip=()))["joined"] == ["alice"]
     bob_tab1 = await make_client("lobby", users["bob"])
     bob_tab2 = await make_client("lobby", users["bob"])
     await bob_tab1.join()
-    assert (await alice.receive(skip=()))["status"] == "online"
+    assert (await alice.receive(skip=()))["joined"] == ["bob"]
     assert (await bob_tab2.join())["online"] == ["alice", "bob"]
     assert await alice.nothing_received(skip=())  # second tab: no new presence event
     await bob_tab1.disconnect()
     assert await alice.nothing_received(skip=())  # one tab left: still online
     await bob_tab2.disconnect()
-    left = await alice.receive(skip=())
-    assert left == {"type": "presence", "user": "bob", "status": "offline", "online": ["alice"]}
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": [], "left": ["bob"]}
+
+
+async def test_changes_within_one_window_arrive_as_one_frame(
+    make_client, room_with_roles, settings
+):
+    """A burst of arrivals and departures costs each socket one frame per window, and a user who
+    came and went within it is reported by their latest status only."""
+    settings.CHAT_PRESENCE_WINDOW_SECONDS = 0.5  # wide enough for three handshakes on a busy CI
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    await alice.join()
+    assert (await alice.receive(skip=()))["joined"] == ["alice"]
+    bob, dave = await make_client("lobby", users["bob"]), await make_client("lobby", users["dave"])
+    await bob.join()
+    await dave.join()
+    await bob.disconnect()
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": ["dave"], "left": ["bob"]}
+    assert await alice.nothing_received(skip=())
 
 
 # Abuse limits -----------------------------------------------------------------------------

@@ -51,22 +51,36 @@ class Process:
     """One server process's presence store, with what it announced and the sockets it holds."""
 
     def __init__(self, client, prefix: str) -> None:
-        self.announced: list[tuple[int, list[str], list[str]]] = []
+        self.announced: list[tuple[int, list[str], bool]] = []
+        self.versions: list[int] = []
         self.sockets: list[LocalSocket] = []
         self.store = RedisPresence(
             client, prefix=prefix, lease_seconds=LEASE,
-            announce_offline=self.announce, local_sockets=lambda: self.sockets,
+            announce=self.announce, local_sockets=lambda: self.sockets,
         )  # fmt: skip
 
-    async def announce(self, room_id, usernames, online) -> None:
+    async def announce(self, room_id, usernames, online, version) -> None:
         self.announced.append((room_id, usernames, online))
+        self.versions.append(version)
 
-    async def connect(self, room_id: int, username: str, user_id: int) -> int:
+    async def connect(self, room_id: int, username: str, user_id: int, most: int = 100):
+        """A socket in the room: its PresenceChange, or None over the per-user cap ``most``."""
         channel = f"{self.store.process}!{len(self.sockets)}"
-        count = await self.store.add_user_socket(user_id=user_id, channel=channel)
-        await self.store.join(room_id=room_id, username=username)
-        self.sockets.append(LocalSocket(room_id, username, user_id, channel))
-        return count
+        change = await self.store.connect(
+            room_id=room_id, username=username, user_id=user_id, channel=channel, max_sockets=most
+        )
+        if change is not None:
+            self.sockets.append(LocalSocket(room_id, username, user_id, channel))
+        return change
+
+    async def disconnect(self, socket: LocalSocket):
+        self.sockets.remove(socket)
+        return await self.store.disconnect(
+            room_id=socket.room_id,
+            username=socket.username,
+            user_id=socket.user_id,
+            channel=socket.channel,
+        )
 
     def crash(self) -> None:
         """SIGKILL: the lease is no longer renewed, nothing is cleaned up."""
@@ -76,14 +90,17 @@ class Process:
 async def test_a_crashed_processes_sockets_stop_counting_after_its_lease(client, make_process):
     dying, survivor = make_process(), make_process()
     for _ in range(3):
-        await dying.connect(room_id=1, username="bob", user_id=2)
-    assert await survivor.connect(room_id=1, username="alice", user_id=1) == 1
+        await dying.connect(room_id=1, username="bob", user_id=2, most=3)
+    assert await dying.connect(room_id=1, username="bob", user_id=2, most=3) is None
+    await survivor.connect(room_id=1, username="alice", user_id=1)
     dying.crash()
     await asyncio.sleep(LEASE + 0.2)
-    # The cap counts only live processes' sockets: bob can connect again at once.
-    assert await survivor.connect(room_id=1, username="bob", user_id=2) == 1
-    change = await survivor.store.join(room_id=1, username="carol")
-    assert change.online == ["alice", "bob", "carol"]  # bob: his new socket, not the dead ones
+    # The cap counts only live processes' sockets: bob can connect again at once, up to it.
+    for _ in range(3):
+        assert await survivor.connect(room_id=1, username="bob", user_id=2, most=3) is not None
+    assert await survivor.connect(room_id=1, username="bob", user_id=2, most=3) is None
+    change = await survivor.connect(room_id=1, username="carol", user_id=3)
+    assert change.online == ["alice", "bob", "carol"]  # bob: his new sockets, not the dead ones
 
 
 async def test_a_crashed_process_is_reaped_and_its_rooms_told(client, make_process):
@@ -93,7 +110,7 @@ async def test_a_crashed_process_is_reaped_and_its_rooms_told(client, make_proce
     await survivor.connect(room_id=1, username="alice", user_id=1)
     dying.crash()
     await asyncio.sleep(LEASE + LEASE / 3 + 0.3)  # the lease, then the survivor's next renewal
-    assert sorted(survivor.announced) == [(1, ["bob"], ["alice"]), (2, ["bob"], [])]
+    assert sorted(survivor.announced) == [(1, ["bob"], False), (2, ["bob"], False)]
     connection, prefix = client
     assert not await connection.exists(f"{prefix}:proc:{dying.store.process}:rooms")
     assert await connection.zscore(f"{prefix}:procs", dying.store.process) is None
@@ -106,7 +123,10 @@ async def test_a_user_online_elsewhere_is_not_announced_offline(client, make_pro
     dying.crash()
     await asyncio.sleep(LEASE + LEASE / 3 + 0.3)
     assert survivor.announced == []
-    assert (await survivor.store.join(room_id=1, username="alice")).online == ["alice", "bob"]
+    assert (await survivor.connect(room_id=1, username="alice", user_id=1)).online == [
+        "alice",
+        "bob",
+    ]
 
 
 async def test_a_stalled_process_writes_its_sockets_back_after_a_reap(client, make_process):
@@ -115,7 +135,36 @@ async def test_a_stalled_process_writes_its_sockets_back_after_a_reap(client, ma
     stalled.crash()  # stalls past its lease
     await asyncio.sleep(LEASE + 0.1)
     await other.store.reap()
-    assert other.announced == [(1, ["bob"], [])]
-    await stalled.store.renew()  # it wakes up, finds itself reaped, writes back
-    assert (await other.store.join(room_id=1, username="alice")).online == ["alice", "bob"]
-    assert await other.store.add_user_socket(user_id=2, channel="elsewhere") == 2
+    assert other.announced == [(1, ["bob"], False)]
+    await stalled.store.renew()  # it wakes up, finds itself reaped, writes back, says so
+    assert stalled.announced == [(1, ["bob"], True)]
+    assert stalled.versions[0] > other.versions[0]  # the comeback orders after the reap
+    assert (await other.connect(room_id=1, username="alice", user_id=1)).online == ["alice", "bob"]
+    # bob's written-back socket counts against his cap again.
+    assert await other.connect(room_id=1, username="bob", user_id=2, most=1) is None
+
+
+async def test_versions_order_every_status_change_across_processes(client, make_process):
+    a, b = make_process(), make_process()
+    first = await a.connect(room_id=1, username="bob", user_id=2)
+    second_tab = await b.connect(room_id=1, username="bob", user_id=2)
+    assert first.changed  # online once, whatever the process
+    assert not second_tab.changed
+    assert not (await a.disconnect(a.sockets[0])).changed  # still online through b
+    gone = await b.disconnect(b.sockets[0])
+    assert gone.changed
+    assert gone.version > first.version
+    assert gone.online == []
+    back = await a.connect(room_id=2, username="bob", user_id=2)
+    assert back.version > gone.version  # one counter for every room: versions never repeat
+
+
+async def test_a_refused_connect_writes_nothing(client, make_process):
+    process = make_process()
+    await process.connect(room_id=1, username="bob", user_id=2, most=1)
+    assert await process.connect(room_id=1, username="bob", user_id=2, most=1) is None
+    await process.disconnect(process.sockets[0])
+    connection, prefix = client
+    assert await connection.hlen(f"{prefix}:room:1") == 0
+    assert await connection.hlen(f"{prefix}:user:2") == 0
+    assert not await connection.exists(f"{prefix}:proc:{process.store.process}:users")
