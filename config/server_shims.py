@@ -37,6 +37,12 @@ daphne's server:
    https`` (with ``--proxy-headers``). The origin check compares the Origin's scheme with the
    socket's, so the scope now carries ``wss`` for those, ``ws`` otherwise.
 
+autobahn's handshake:
+
+7. Debug lines nobody reads. For every new connection autobahn pretty-prints its ~40 protocol
+   options into a debug log call, eagerly, whatever the log level: 6 % of the server's CPU in a
+   reconnect storm (py-spy). The text is now built only if a log observer formats that line.
+
 channels' consumer dispatch:
 
 6. ``dispatch_to_handler()`` is channels' ``AsyncConsumer.dispatch`` minus its
@@ -47,6 +53,7 @@ channels' consumer dispatch:
 
 import logging
 from importlib import metadata
+from pprint import pformat
 
 from channels.consumer import get_handler_name
 from django.core.exceptions import ImproperlyConfigured
@@ -120,6 +127,34 @@ def _check_twisted_fields() -> None:
             "Twisted's FileDescriptor no longer has dataBuffer/_tempDataLen: the unsent-backlog "
             "bound in config/server_shims.py cannot work. Update unsent_bytes()."
         )
+
+
+class DeferredPformat:
+    """Shim 7: ``pformat(value)``, computed only when the log line is formatted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pformat(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _patch_autobahn() -> None:
+    from autobahn.websocket import protocol
+
+    if getattr(protocol, "pformat", None) is DeferredPformat:
+        return
+    if getattr(protocol, "pformat", None) is not pformat:
+        raise ServerShimError(
+            "autobahn.websocket.protocol no longer imports pprint.pformat: shim 7 in "
+            "config/server_shims.py cannot apply. Check what its handshake now logs."
+        )
+    protocol.pformat = DeferredPformat
 
 
 def server_close(protocol, original, code=None) -> None:
@@ -248,6 +283,7 @@ def _patch_daphne(
     if getattr(WebSocketProtocol, "server_shims_applied", False):
         return
     _check_twisted_fields()
+    _patch_autobahn()
     _patch_daphne_server(drain_close_code=drain_close_code, drain_seconds=drain_seconds)
     original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
 

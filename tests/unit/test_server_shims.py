@@ -1,6 +1,7 @@
 """config.server_shims on fakes: version guard, close codes, closing sockets, backlog bound."""
 
 import logging
+from pprint import pformat
 
 import pytest
 
@@ -184,3 +185,17 @@ def test_drain_gives_up_on_silent_clients_after_the_grace(monkeypatch):
     assert not server.killed
     clock.advance(0.1)
     assert server.killed
+
+
+def test_autobahn_formats_its_handshake_options_only_for_a_written_line():
+    from autobahn.websocket import protocol
+
+    from config.server_shims import DeferredPformat
+
+    options = [("openHandshakeTimeout", 5, "Factory"), ("autoPingInterval", 0, "Factory")]
+    deferred = DeferredPformat(options)
+    assert str(deferred) == pformat(options)
+    assert f"\n{deferred}" == "\n" + pformat(options)  # Twisted's formatting
+    server_shims._patch_autobahn()  # as config.asgi does at startup; twice changes nothing
+    server_shims._patch_autobahn()
+    assert protocol.pformat is DeferredPformat
