@@ -115,10 +115,10 @@ class RoomConsumer(GuardedConsumer):
     role: str | None = None
     joined = False
     held_events: list | None = None
+    online: list[str] | None = None  # who was online at the join, until room.joined is out
     replay: selectors.Replay | None = None
     replayed_upto = 0  # message.new events up to this id were sent by the resume's replay
-    _expiry: asyncio.TimerHandle | None = None
-    _warning: asyncio.TimerHandle | None = None
+    _deadline_timer: asyncio.TimerHandle | None = None  # the warning, then the expiry
     deadline: datetime | None = None
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -227,12 +227,12 @@ class RoomConsumer(GuardedConsumer):
         self.joined = True
         self.refused_in_row = 0
         await self.accept()
-        replay = self.replay
+        replay, online, self.online = self.replay, self.online, None  # the socket keeps no list
         await self.send(
             text_data=room_joined_frame(
                 room=self.slug,
                 role=self.role,
-                online=self.online,
+                online=online,
                 recovered=None if replay is None else replay.complete,
             )
         )
@@ -447,29 +447,36 @@ class RoomConsumer(GuardedConsumer):
     def _schedule_deadline(self, expires_at: datetime | None) -> None:
         """Close at ``expires_at``; token sockets hear ``auth.expiring`` early enough to refresh.
 
-        Timer handles, not sleeping tasks: a fraction of the memory per idle socket."""
+        One timer handle at a time (the warning's, then the expiry's), not a sleeping task: a
+        fraction of the memory per idle socket."""
         self._cancel_deadline()
+        self.deadline = expires_at
         if expires_at is None:
             return
-        loop = asyncio.get_running_loop()
         left = max((expires_at - datetime.now(UTC)).total_seconds(), 0)
-        self._expiry = loop.call_later(left, self._in_task, self._close_expired)
         if self.credential.method.refreshable:
             # Warn WARNING seconds ahead, or halfway for a credential shorter than twice that.
             ahead = min(settings.CHAT_AUTH_EXPIRY_WARNING_SECONDS, left / 2)
-            self._warning = loop.call_later(left - ahead, self._in_task, self._warn_expiring)
-        self.deadline = expires_at
+            self._set_timer(left - ahead, self._warn_expiring)
+        else:
+            self._set_timer(left, self._close_expired)
+
+    def _set_timer(self, delay: float, coroutine_function) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline_timer = loop.call_later(delay, self._in_task, coroutine_function)
 
     def _cancel_deadline(self) -> None:
-        for timer in (self._expiry, self._warning):
-            if timer is not None:
-                timer.cancel()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
 
     def _in_task(self, coroutine_function) -> None:
         # Keep a reference: the event loop holds tasks only weakly.
         self._timer_task = asyncio.ensure_future(coroutine_function())
 
     async def _warn_expiring(self) -> None:
+        left = max((self.deadline - datetime.now(UTC)).total_seconds(), 0)
+        self._set_timer(left, self._close_expired)
         await self.send(text_data=auth_expiring_frame(expires_at=self.deadline))
 
     async def _close_expired(self) -> None:

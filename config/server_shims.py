@@ -249,7 +249,7 @@ def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None
             protocol.basic_error(503, b"Service Unavailable", "The server is restarting.")
             return None
         if isinstance(protocol, WebSocketProtocol) and "scheme" not in scope:
-            scope = {**scope, "scheme": websocket_scheme(protocol)}
+            scope["scheme"] = websocket_scheme(protocol)  # daphne's own fresh dict: no copy
         return original_create(self, protocol, scope)
 
     def remember_port(self, port):
