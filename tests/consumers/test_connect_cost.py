@@ -21,7 +21,6 @@ from accounts.sessions import SessionStore
 from chat.close_codes import CloseCode, ErrorCode
 from chat.routing import websocket_urlpatterns
 
-from ..hostile.test_tokens import change_user
 from ..queries import every_query, every_thread_hop
 from ..tokens import access_token, foreign_key_token
 
@@ -56,6 +55,17 @@ def saved_session(user) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     return session.session_key
+
+
+def change_user(user, change: str) -> None:
+    if change == "user_deleted_after_issue":
+        user.delete()
+    elif change == "user_deactivated_after_issue":
+        user.is_active = False
+        user.save()
+    else:
+        user.set_password("a-brand-new-password")
+        user.save()
 
 
 async def token_for(user) -> str:
