@@ -228,8 +228,8 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
 
 class SessionUnlessTokenMiddleware:
     """Channels' ``AuthMiddlewareStack`` (cookie -> session -> user) only for sockets that have
-    no other credential: a token, ticket or bearer decides alone, so loading the session (a
-    database read and a thread hop per handshake) would be work thrown away."""
+    no other credential: a token, ticket or bearer decides alone, so loading the session and
+    its user (a thread hop and a query or two per handshake) would be work thrown away."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
