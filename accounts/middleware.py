@@ -2,8 +2,16 @@
 
 The consumer reads ``scope["credential"]`` to decide (and to close with a code the client can read:
 a close before ``accept`` becomes a bare HTTP 403 in daphne).
+
+Token and ticket sockets are checked here without the database (signature, algorithm, expiry,
+type; a ticket used up in the cache). Their user row is read by the consumer, which needs the
+database anyway: ``scope["user"]`` is a ``PendingUser`` until then, and ``RoomConsumer`` reads
+the row with the room and the role in one query (``chat.selectors.connect_access``). Any other
+consumer calls ``await resolve_user(scope)`` first.
 """
 
+import asyncio
+import dataclasses
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -12,14 +20,15 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http.request import split_domain_port, validate_host
+from django.utils.functional import LazyObject, empty
 
 from config.query_params import parse_query
 
 from . import addresses, tickets
 from .credentials import AuthFailure, AuthMethod, Credential
-from .tokens import TokenRejected, decode_access_token, user_for_access_token
+from .tokens import TokenRejected, UserCheck, decode_access_token
 
 # Past this the query string is garbage; parse nothing of it.
 MAX_QUERY_STRING_BYTES = 4096
@@ -86,23 +95,85 @@ def _bearer_values(scope: dict) -> list[str]:
     ]
 
 
+class PendingUser(LazyObject):
+    """``scope["user"]`` of a token or ticket socket whose credential passed every check that
+    needs no database; the user row (exists, active, token not revoked: a ``UserCheck``) is still
+    to be read.
+
+    ``settle_user`` resolves it in place (``RoomConsumer`` does, with the row it read along with
+    the room); ``resolve_user`` reads the row alone. Like Django's lazy ``request.user`` it reads
+    the row itself when first used in a synchronous thread (a ``SyncConsumer`` handler); in the
+    event loop, where that would block, using it before it is resolved raises, like channels'
+    ``UserLazyObject``.
+    """
+
+    def __init__(self, check: UserCheck) -> None:
+        super().__init__()
+        # Underscored: the proxy must not shadow an attribute of the user it stands for.
+        self.__dict__["_check"] = check
+
+    def _setup(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            user = self._check.read()
+            self._wrapped = user if self._check.failure(user) is None else AnonymousUser()
+            return
+        raise ValueError(
+            'scope["user"] is not read yet: await accounts.middleware.resolve_user(scope) first.'
+        )
+
+
+def pending_check(scope: dict) -> UserCheck | None:
+    """The user row check a socket still owes (token and ticket sockets, until settled)."""
+    user = scope.get("user")
+    # type(), not isinstance(): that would look up __class__ and so resolve the proxy.
+    if type(user) is PendingUser and user._wrapped is empty:
+        return user._check
+    return None
+
+
+def settle_user(scope: dict, user: AbstractBaseUser | None) -> AuthFailure | None:
+    """Apply the pending check to the row read for it (None: no such row); afterwards
+    ``scope["user"]`` is that user, or ``AnonymousUser`` and ``scope["credential"]`` carries the
+    failure, exactly as if the middleware had read the row."""
+    pending = scope["user"]
+    failure = pending._check.failure(user)
+    if failure is None:
+        pending._wrapped = user
+    else:
+        pending._wrapped = AnonymousUser()
+        scope["credential"] = dataclasses.replace(scope["credential"], failure=failure)
+    return failure
+
+
+async def resolve_user(scope: dict) -> AuthFailure | None:
+    """For consumers that have no query of their own to read the user with: one query, one
+    thread hop; nothing when the user is already known."""
+    check = pending_check(scope)
+    if check is None:
+        return scope["credential"].failure
+    return settle_user(scope, await database_sync_to_async(check.read)())
+
+
 async def credential_from_token(value: str) -> tuple[object, Credential]:
-    """An access JWT: one pure check, then one query for the user."""
+    """An access JWT: one pure check; the user row is the consumer's to read."""
     try:
         claims = decode_access_token(value)
-        user = await database_sync_to_async(user_for_access_token)(claims)
     except TokenRejected as rejected:
         return AnonymousUser(), Credential(AuthMethod.JWT, rejected.failure)
+    user = PendingUser(UserCheck.for_access_token(claims))
     return user, Credential(AuthMethod.JWT, expires_at=claims.expires_at)
 
 
 async def credential_from_ticket(value: str) -> tuple[object, Credential]:
-    """A one-time ticket: redeemed (single use) in the shared cache, then the user loaded."""
+    """A one-time ticket: redeemed (single use) in the shared cache; the user row is the
+    consumer's to read."""
     try:
         grant = await tickets.redeem_ticket(value)
-        user = await database_sync_to_async(tickets.user_for_grant)(grant)
     except TokenRejected as rejected:
         return AnonymousUser(), Credential(AuthMethod.TICKET, rejected.failure)
+    user = PendingUser(UserCheck.for_ticket(grant.user_id))
     return user, Credential(AuthMethod.TICKET, expires_at=grant.expires_at, room=grant.room)
 
 
@@ -128,7 +199,9 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
     - ``?token=<access JWT>`` (still accepted).
 
     None of them: the session user stands. One present decides alone, so a bad credential can
-    never fall back to an ambient cookie.
+    never fall back to an ambient cookie. A credential that passes its checks leaves a
+    ``PendingUser`` in ``scope["user"]``; a refused one ``AnonymousUser``, the failure in
+    ``scope["credential"]``.
     """
 
     async def __call__(self, scope, receive, send):
@@ -155,8 +228,8 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
 
 class SessionUnlessTokenMiddleware:
     """Channels' ``AuthMiddlewareStack`` (cookie -> session -> user) only for sockets that have
-    no other credential: a token, ticket or bearer decides alone, so loading the session (a
-    database read and a thread hop per handshake) would be work thrown away."""
+    no other credential: a token, ticket or bearer decides alone, so loading the session and
+    its user (a thread hop and a query or two per handshake) would be work thrown away."""
 
     def __init__(self, inner) -> None:
         self.inner = inner

@@ -3,7 +3,8 @@
 accounts knows nothing about sockets: it says which credentials of a user ended, and whoever holds
 live connections (``chat.signals``) closes them.
 
-- logout, or a session row deleted (``clearsessions``, the admin, expiry), ends that session;
+- logout, or a session row deleted (``clearsessions``, the admin, expiry), ends that session
+  (and drops it from the session cache, ``accounts.sessions``);
 - a password change revokes the user's tokens and ends every session of the user;
 - deactivation or deletion ends every credential of the user.
 """
@@ -18,6 +19,7 @@ from django.dispatch import Signal, receiver
 from django.utils import timezone
 
 from .credentials import AuthFailure, AuthMethod
+from .sessions import forget_cached_session
 
 User = get_user_model()
 
@@ -65,6 +67,13 @@ def end_logged_out_session(sender, request, user, **kwargs) -> None:
         method=AuthMethod.SESSION,
         session_keys=[request.session.session_key],
     )
+
+
+@receiver(post_delete, sender=Session)
+def forget_deleted_session(sender, instance: Session, **kwargs) -> None:
+    """A deleted row leaves the session cache too, or a reconnect would still find the session
+    there (the store's own delete does this; a queryset delete does not)."""
+    forget_cached_session(instance.session_key)
 
 
 @receiver(post_delete, sender=Session)

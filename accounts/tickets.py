@@ -15,8 +15,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
@@ -51,16 +51,23 @@ def issue_ticket(*, user: AbstractBaseUser, room: str | None, credential_expires
 
 
 async def redeem_ticket(ticket: str) -> TicketGrant:
-    """Use up ``ticket``; raises ``TokenRejected`` with the ticket failure class."""
+    """Use up ``ticket``; raises ``TokenRejected`` with the ticket failure class.
+
+    The cache calls run in one thread hop: Django's cache backends (local memory, Redis) have
+    no native async API, so each ``aget``/``adelete``/``aset`` would be a hop of its own.
+    """
     if not ticket or len(ticket) > MAX_TICKET_LENGTH:
         raise TokenRejected(AuthFailure.TICKET_INVALID)
-    key = _key(ticket)
-    record = await cache.aget(key)
+    return await sync_to_async(_redeem)(_key(ticket))
+
+
+def _redeem(key: str) -> TicketGrant:
+    record = cache.get(key)
     # Delete wins once: of two sockets racing with one ticket, one gets it, one is "reused".
-    if record is None or not await cache.adelete(key):
-        used = await cache.aget(_used_key(key))
+    if record is None or not cache.delete(key):
+        used = cache.get(_used_key(key))
         raise TokenRejected(AuthFailure.TICKET_REUSED if used else AuthFailure.TICKET_INVALID)
-    await cache.aset(_used_key(key), True, timeout=REMEMBER_SECONDS)
+    cache.set(_used_key(key), True, timeout=REMEMBER_SECONDS)
     if datetime.now(UTC).timestamp() > record["valid_until"]:
         raise TokenRejected(AuthFailure.TICKET_EXPIRED)
     return TicketGrant(
@@ -68,14 +75,6 @@ async def redeem_ticket(ticket: str) -> TicketGrant:
         room=record["room"],
         expires_at=datetime.fromtimestamp(record["expires_at"], tz=UTC),
     )
-
-
-def user_for_grant(grant: TicketGrant) -> AbstractBaseUser:
-    """The active user behind a redeemed ticket (one query)."""
-    user = get_user_model().objects.filter(pk=grant.user_id, is_active=True).first()
-    if user is None:
-        raise TokenRejected(AuthFailure.USER_INACTIVE)
-    return user
 
 
 def _key(ticket: str) -> str:

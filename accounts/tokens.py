@@ -8,11 +8,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, UntypedToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .credentials import AuthFailure
 
@@ -105,3 +107,61 @@ def user_for_access_token(claims: AccessClaims) -> AbstractBaseUser:
     except AuthenticationFailed as exc:
         code = exc.detail.get("code") if isinstance(exc.detail, dict) else None
         raise TokenRejected(_USER_FAILURES.get(str(code), AuthFailure.TOKEN_INVALID)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class UserCheck:
+    """The user row a verified access token or ticket names, and the rules that row must pass.
+
+    The middleware checks everything else without the database; whoever reads the row applies
+    ``failure``: ``chat.selectors.connect_access`` reads it together with the room (one query),
+    ``read`` reads it alone. ``field``/``value`` find the row (simplejwt's ``USER_ID_FIELD`` for
+    tokens, ``pk`` for tickets).
+    """
+
+    field: str
+    value: str | int
+    ticket: bool = False
+    revoke_claim: object = None  # access tokens: the token's REVOKE_TOKEN_CLAIM, whatever it holds
+
+    @classmethod
+    def for_access_token(cls, claims: AccessClaims) -> "UserCheck":
+        return cls(
+            field=api_settings.USER_ID_FIELD,
+            value=claims.user_id,
+            revoke_claim=claims.token.get(api_settings.REVOKE_TOKEN_CLAIM),
+        )
+
+    @classmethod
+    def for_ticket(cls, user_id: int) -> "UserCheck":
+        return cls(field="pk", value=user_id, ticket=True)
+
+    def failure(self, user: AbstractBaseUser | None) -> AuthFailure | None:
+        """Why the row read (None: no such row) refuses the credential, or None; no database.
+
+        Access tokens: exactly what simplejwt 5.5's ``JWTAuthentication.get_user`` checks once it
+        has the row, mapped as ``user_for_access_token`` maps it (``_USER_FAILURES``): no row is
+        ``user_not_found``; an inactive user ``user_inactive`` when ``CHECK_USER_IS_ACTIVE``; with
+        ``CHECK_REVOKE_TOKEN``, a ``REVOKE_TOKEN_CLAIM`` other than the MD5 of the row's password
+        hash (or none at all) is ``password_changed``. Tickets: an active user, whatever
+        simplejwt's settings say; the issuer's credential was checked when it asked for the
+        ticket.
+        """
+        if user is None:
+            return _USER_FAILURES["user_not_found"]
+        if self.ticket:
+            return None if user.is_active else AuthFailure.USER_INACTIVE
+        if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            return _USER_FAILURES["user_inactive"]
+        if api_settings.CHECK_REVOKE_TOKEN and self.revoke_claim != get_md5_hash_password(
+            user.password
+        ):
+            return _USER_FAILURES["password_changed"]
+        return None
+
+    def read(self) -> AbstractBaseUser | None:
+        """The row alone (one query), as simplejwt finds it; the rules are ``failure``'s.
+
+        Synchronous: async callers go through ``database_sync_to_async``.
+        """
+        return get_user_model().objects.filter(**{self.field: self.value}).first()

@@ -39,7 +39,7 @@ FOCUS = (
     "RoomConsumer.connect (", "RoomConsumer.disconnect (", "RoomConsumer._authorize (",
     "RoomConsumer._check_credential (", "RoomConsumer._join (", "RoomConsumer._subscribe (",
     "RoomConsumer._go_live (", "RoomConsumer._leave (", "RoomConsumer._announce_presence (",
-    "RoomConsumer._log (", "room_access (", "user_for_access_token (", "get_user (channels/auth",
+    "RoomConsumer._log (", "connect_access (", "user_for_access_token (", "get_user (channels/auth",
     "SessionStore.load (", "RoomFanout._deliver (",
     "InstanceSessionWrapper.send (", "MemoryPresence.join (", "MemoryPresence.leave (",
     "StreamHandler.emit (", "aclose_old_connections (", "message_create (",

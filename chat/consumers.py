@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from accounts.credentials import AuthFailure, Credential
-from accounts.middleware import client_address, query_params
+from accounts.middleware import client_address, pending_check, query_params, settle_user
 from accounts.tokens import TokenRejected, decode_access_token, user_for_access_token
 from config.server_shims import dispatch_to_handler
 
@@ -125,6 +125,16 @@ class RoomConsumer(GuardedConsumer):
 
     async def connect(self) -> None:
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
+        self.access: selectors.ConnectAccess | None = None
+        check = pending_check(self.scope)
+        if check is not None:
+            # A token or ticket socket: its user row (exists, active, token not revoked) is read
+            # with the room and the role, one query in one thread hop. First, so every step
+            # below sees the user (or the failure) just as when the middleware read it.
+            self.access = await database_sync_to_async(selectors.connect_access)(
+                slug=self.slug, user_id=check.value, user_field=check.field
+            )
+            settle_user(self.scope, self.access.user)
         self.credential: Credential = self.scope["credential"]
         self.user = self.scope["user"]
         try:
@@ -179,13 +189,18 @@ class RoomConsumer(GuardedConsumer):
         if self.credential.room is not None and self.credential.room != self.slug:
             failure = AuthFailure.TICKET_WRONG_ROOM
             raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
-        access = await database_sync_to_async(selectors.room_access)(slug=self.slug, user=self.user)
-        if access is None or not permissions.can_view(access.role):
+        access = self.access
+        if access is None:
+            # A cookie socket: its user came with the session; the room and the role, one query.
+            access = await database_sync_to_async(selectors.connect_access)(
+                slug=self.slug, user_id=self.user.pk
+            )
+        if access.room is None or not permissions.can_view(access.role):
             # A room the user cannot see answers like no room at all (REST answers 404 alike).
             raise Refused(
                 CloseCode.ROOM_NOT_FOUND,
                 "room_not_found",
-                log_reason="room_not_found" if access is None else "not_a_member",
+                log_reason="room_not_found" if access.room is None else "not_a_member",
             )
         self.room, self.room_id, self.role = access.room, access.room.pk, access.role
 

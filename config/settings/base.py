@@ -124,8 +124,9 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:room-list"
 LOGOUT_REDIRECT_URL = "login"
-# The database engine, keeping each row's expiry date so a cookie socket closes when its session
-# expires (AuthFailure.SESSION_EXPIRED). https://docs.djangoproject.com/en/5.2/topics/http/sessions/
+# Database rows read through the cache (CACHES below), keeping each row's expiry date so a cookie
+# socket closes when its session expires (AuthFailure.SESSION_EXPIRED); a deleted row leaves the
+# cache too. https://docs.djangoproject.com/en/5.2/topics/http/sessions/
 SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 60 * 60)
 AUTH_PASSWORD_VALIDATORS = [
@@ -233,8 +234,9 @@ else:
 # CACHES
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
-# Socket tickets (accounts/tickets.py) and the API throttles live here: with REDIS_URL every
-# process shares them; without it, this one process's memory (the single-process default).
+# Socket tickets (accounts/tickets.py), the API throttles and cached sessions (accounts/sessions.py)
+# live here: with REDIS_URL every process shares them; without it, this one process's memory (the
+# single-process default).
 if REDIS_URL:
     CACHES = {
         "default": {

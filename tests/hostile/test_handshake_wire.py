@@ -136,7 +136,7 @@ async def test_non_ascii_bytes_in_the_request_target_are_http_400(wire):
 
 
 # Room slug tricks: protection guarded is chat.routing (slug converter, catch-all 4004) and
-# selectors.room_access (exact slug match). Documented outcome: all of them are 4004 after
+# selectors.connect_access (exact slug match). Documented outcome: all of them are 4004 after
 # accept; none reaches another room.
 
 SLUGS = {

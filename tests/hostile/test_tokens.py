@@ -3,8 +3,9 @@ representative subset on the wire (``auth_failed`` frame naming the class, then 
 
 Protections guarded: ``decode_access_token`` (shape check, simplejwt's signature/algorithm/exp/
 nbf verification with the configured algorithm only, the token-type check, the user-id claim
-check) and ``user_for_access_token`` (active user, password-change revocation). Removing any of
-them lets one of these tokens through and the test fails.
+check), ``user_for_access_token`` (active user, password-change revocation; ``auth.refresh``)
+and ``UserCheck`` (the same rules on the row a socket's connect reads with its room). Removing
+any of them lets one of these tokens through and the test fails.
 """
 
 import contextlib
@@ -17,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from accounts.credentials import AuthFailure
-from accounts.tokens import TokenRejected, decode_access_token, user_for_access_token
+from accounts.tokens import TokenRejected, UserCheck, decode_access_token, user_for_access_token
 from chat.close_codes import CloseCode, ErrorCode
 
 from ..factories import UserFactory
@@ -118,6 +119,8 @@ def test_token_of_a_changed_user_is_refused(change):
     with pytest.raises(TokenRejected) as rejected:
         user_for_access_token(claims)
     assert rejected.value.failure == USER_CHANGES[change]
+    check = UserCheck.for_access_token(claims)  # the socket's connect: same row, same rules
+    assert check.failure(check.read()) == USER_CHANGES[change]
 
 
 @pytest.mark.django_db

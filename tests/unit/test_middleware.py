@@ -9,10 +9,13 @@ from accounts.middleware import (
     AuthMethod,
     QueryTokenAuthMiddleware,
     origin_allowed,
+    pending_check,
     query_token_values,
+    resolve_user,
 )
 
 from ..factories import UserFactory
+from ..queries import every_query
 from ..tokens import access_token, bad_tokens, unsigned_token
 
 
@@ -33,11 +36,65 @@ async def test_valid_token_sets_user_and_expiry():
 
     user = await sync_to_async(UserFactory)()
     token = await sync_to_async(access_token)(user)
-    scope = await run_middleware(f"token={token}".encode())
-    assert scope["user"] == user
+    with every_query() as queries:
+        scope = await run_middleware(f"token={token}".encode())
+    assert queries == []  # the user row is the consumer's to read, with its own query
+    assert pending_check(scope).value == str(user.pk)
     assert scope["credential"].method == AuthMethod.JWT
     assert scope["credential"].failure is None
     assert scope["credential"].expires_at is not None
+    assert await resolve_user(scope) is None
+    assert scope["user"] == user
+    assert pending_check(scope) is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_resolving_a_refused_row_leaves_the_failure_in_the_scope():
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(UserFactory)(is_active=False)
+    token = await sync_to_async(access_token)(user)
+    scope = await run_middleware(f"token={token}".encode())
+    assert scope["credential"].failure is None  # nothing the middleware can see without a query
+    assert await resolve_user(scope) == AuthFailure.USER_INACTIVE
+    assert not scope["user"].is_authenticated
+    assert scope["credential"].failure == AuthFailure.USER_INACTIVE
+    assert await resolve_user(scope) == AuthFailure.USER_INACTIVE  # settled: no second read
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_unread_user_raises_in_the_event_loop_and_reads_itself_in_a_thread():
+    """A sync consumer's handlers run in a thread: the row is read there, as
+    ``request.user`` would be; async code must resolve it first."""
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(UserFactory)()
+    scope = await run_middleware(f"token={await sync_to_async(access_token)(user)}".encode())
+    with pytest.raises(ValueError, match="resolve_user"):
+        _ = scope["user"].pk
+    assert await sync_to_async(lambda: scope["user"].pk)() == user.pk
+    assert pending_check(scope) is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_ticket_is_redeemed_without_a_query():
+    from datetime import UTC, datetime, timedelta
+
+    from asgiref.sync import sync_to_async
+
+    from accounts.tickets import issue_ticket
+
+    user = await sync_to_async(UserFactory)()
+    ticket, _ = await sync_to_async(issue_ticket)(
+        user=user, room="lobby", credential_expires_at=datetime.now(UTC) + timedelta(minutes=1)
+    )
+    with every_query() as queries:
+        scope = await run_middleware(f"ticket={ticket}".encode())
+    assert queries == []
+    assert (scope["credential"].method, scope["credential"].room) == (AuthMethod.TICKET, "lobby")
+    assert pending_check(scope).value == user.pk
+    assert await resolve_user(scope) is None
+    assert scope["user"] == user
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,15 +6,19 @@ from django.conf import settings
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts import tokens
 from accounts.tokens import (
     MAX_TOKEN_LENGTH,
     AuthFailure,
     TokenRejected,
+    UserCheck,
     decode_access_token,
     user_for_access_token,
 )
+from chat.selectors import connect_access
 
 from ..factories import UserFactory
 from ..tokens import (
@@ -130,6 +134,18 @@ def outcome(raw: str):
         return rejected.failure
 
 
+def socket_outcome(raw: str):
+    """The same through a socket's connect: the pure checks in the middleware, then the row read
+    with the room (``connect_access``) and ``UserCheck``'s rules applied to it."""
+    try:
+        claims = decode_access_token(raw)
+    except TokenRejected as rejected:
+        return rejected.failure
+    check = UserCheck.for_access_token(claims)
+    user = connect_access(slug="lobby", user_id=check.value, user_field=check.field).user
+    return check.failure(user) or user
+
+
 @pytest.fixture
 def user():
     return UserFactory()
@@ -177,7 +193,9 @@ def test_signed_token_with_a_malformed_claim_is_token_invalid(user, claim, value
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_any_claim_value_is_a_user_or_a_refusal_never_a_crash(user, claim, value):
-    result = outcome(signed_with(user, **{claim: value}))
+    raw = signed_with(user, **{claim: value})
+    result = outcome(raw)
+    assert socket_outcome(raw) == result  # hash_password included: the revocation rule
     if not isinstance(result, AuthFailure):
         # Only a claim that still names this user in the accepted shape lets a token through.
         assert result == user
@@ -192,3 +210,70 @@ def test_a_user_id_of_the_wrong_shape_is_token_invalid(user, user_id):
     assume(not (isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id < 2**63))
     assume(not (isinstance(user_id, str) and re.fullmatch(r"[0-9]{1,18}", user_id)))
     assert outcome(signed_with(user, user_id=user_id)) == AuthFailure.TOKEN_INVALID
+
+
+# The socket path's row rules (UserCheck) against simplejwt's own (user_for_access_token) ----
+
+
+def deactivate(user) -> None:
+    user.is_active = False
+    user.save()
+
+
+def change_password(user) -> None:
+    user.set_password("a-brand-new-password")
+    user.save()
+
+
+def make_unusable(user) -> None:
+    user.set_unusable_password()
+    user.save()
+
+
+ROW_CHANGES = {
+    "none": lambda user: None,
+    "deactivated": deactivate,
+    "deleted": lambda user: user.delete(),
+    "password_changed": change_password,
+    "password_unusable": make_unusable,
+}
+
+
+@pytest.mark.parametrize("change", list(ROW_CHANGES))
+@pytest.mark.parametrize("revoke_claim", [True, False], ids=["claim", "no-claim"])
+@pytest.mark.parametrize("check_active", [True, False], ids=["active-checked", "active-not"])
+@pytest.mark.parametrize("check_revoke", [True, False], ids=["revoke-checked", "revoke-not"])
+def test_the_socket_path_applies_simplejwts_row_rules(
+    user, monkeypatch, change, revoke_claim, check_active, check_revoke
+):
+    # One settings object for simplejwt's get_user and accounts.tokens: patching it reaches both.
+    assert tokens.api_settings is authentication.api_settings
+    raw = access_token(user) if revoke_claim else signed_with(user, hash_password=ABSENT)
+    ROW_CHANGES[change](user)
+    monkeypatch.setattr(tokens.api_settings, "CHECK_USER_IS_ACTIVE", check_active)
+    monkeypatch.setattr(tokens.api_settings, "CHECK_REVOKE_TOKEN", check_revoke)
+    assert socket_outcome(raw) == outcome(raw)
+
+
+def test_the_socket_paths_failures_are_the_expected_classes(user):
+    raw = access_token(user)
+    change_password(user)
+    assert socket_outcome(raw) == AuthFailure.TOKEN_REVOKED
+    deactivate(user)
+    assert socket_outcome(raw) == AuthFailure.USER_INACTIVE
+    user.delete()
+    assert socket_outcome(raw) == AuthFailure.USER_INACTIVE
+
+
+def test_ticket_rules_want_an_active_user_whatever_simplejwt_checks(user, monkeypatch):
+    monkeypatch.setattr(tokens.api_settings, "CHECK_USER_IS_ACTIVE", False)
+    check = UserCheck.for_ticket(user.pk)
+    assert check.read() == user
+    assert check.failure(user) is None
+    change_password(user)  # the ticket's issuer was checked when it asked for the ticket
+    assert check.failure(check.read()) is None
+    deactivate(user)
+    assert check.failure(check.read()) == AuthFailure.USER_INACTIVE
+    user.delete()
+    assert check.read() is None
+    assert check.failure(None) == AuthFailure.USER_INACTIVE
