@@ -205,25 +205,31 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
     """
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope)
-        presented = presented_credential(scope)
-        if presented is None:
-            user = scope.get("user") or AnonymousUser()
-            if user.is_authenticated:
-                session = scope.get("session")
-                credential = Credential(
-                    AuthMethod.SESSION,
-                    session_key=getattr(session, "session_key", None),
-                    # accounts.sessions keeps the row's expiry; other engines leave it unknown.
-                    expires_at=getattr(session, "expires_at", None),
-                )
-            else:
-                credential = Credential(AuthMethod.NONE, AuthFailure.NOT_AUTHENTICATED)
-        else:
-            user, credential = await credential_from_presented(presented)
-            scope["user"] = user
-        scope["credential"] = credential
+        # In place: the scope is this socket's own dict (daphne's, or channels' session
+        # middleware's copy), and a copy here would live, unused, as long as the socket.
+        await authenticate_scope(scope)
         return await self.inner(scope, receive, send)
+
+
+async def authenticate_scope(scope: dict) -> None:
+    """Sets ``scope["user"]`` and ``scope["credential"]``. A function of its own so that
+    nothing it reads (the token among it) stays referenced for the socket's lifetime."""
+    presented = presented_credential(scope)
+    if presented is not None:
+        scope["user"], scope["credential"] = await credential_from_presented(presented)
+        return
+    user = scope.get("user") or AnonymousUser()
+    if user.is_authenticated:
+        session = scope.get("session")
+        scope["credential"] = Credential(
+            AuthMethod.SESSION,
+            session_key=getattr(session, "session_key", None),
+            # accounts.sessions keeps the row's expiry; other engines leave it unknown.
+            expires_at=getattr(session, "expires_at", None),
+        )
+    else:
+        scope["user"] = user
+        scope["credential"] = Credential(AuthMethod.NONE, AuthFailure.NOT_AUTHENTICATED)
 
 
 class SessionUnlessTokenMiddleware:
