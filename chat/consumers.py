@@ -1,6 +1,8 @@
-"""The room socket. Authentication happened in middleware (``scope["credential"]``), rules live
-in ``chat.permissions``, database work in ``chat.selectors``/``chat.services``, frames in
-``chat.protocol``, events in ``chat.events``, shared process state in ``chat.runtime``.
+"""The room socket. Authentication happened in middleware (``scope["credential"]``; for a token
+or ticket the user row is still to be read, and ``connect`` reads it with the room and the role
+in one query), rules live in ``chat.permissions``, database work in
+``chat.selectors``/``chat.services``, frames in ``chat.protocol``, events in ``chat.events``,
+presence batching in ``chat.presence_feed``, shared process state in ``chat.runtime``.
 
 ``RoomConsumer`` reads top to bottom: lifecycle, client commands, events.
 """
