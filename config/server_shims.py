@@ -41,7 +41,8 @@ autobahn's handshake:
 
 7. Debug lines nobody reads. For every new connection autobahn pretty-prints its ~40 protocol
    options into a debug log call, eagerly, whatever the log level: 6 % of the server's CPU in a
-   reconnect storm (py-spy). The text is now built only if a log observer formats that line.
+   reconnect storm, sampled with a profiler. The text is now built only if a log observer
+   formats that line.
 
 channels' consumer dispatch:
 
