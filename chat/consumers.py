@@ -433,7 +433,11 @@ class RoomConsumer(GuardedConsumer):
             await asyncio.shield(self._announce_presence(online=False, version=change.version))
 
     async def _undo_partial_join(self) -> None:
-        """Best effort after a failed connect; the layer may be the thing that is down."""
+        """Best effort after a failed connect; the layer may be the thing that is down.
+
+        Releasing the socket slot is idempotent. The room's online count is not undone: a
+        connect script that ran in Redis but timed out here leaves the user counted online until
+        this process's lease lapses (its restart), the same window a crash leaves."""
         undo_steps = (
             runtime().presence.release_socket(user_id=self.user.pk, channel=self.channel_name),
             runtime().fanout.leave(self.room_id, self),
