@@ -1,9 +1,12 @@
-"""Forging tokens of every class for the tests."""
+"""Forging tokens of every class for the tests, and changing their user after issue."""
 
+import time
 from datetime import timedelta
 
 import jwt
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.credentials import AuthFailure
 
 
 def access_token(user, *, lifetime: timedelta | None = None) -> str:
@@ -42,3 +45,24 @@ def bad_tokens(user) -> dict[str, str]:
         "token_invalid": foreign_key_token(user),
         "token_malformed": "not-a-jwt",
     }
+
+
+# Genuine tokens whose user changed after issue, and the failure class each must be refused with.
+USER_CHANGES = {
+    "user_deleted_after_issue": AuthFailure.USER_INACTIVE,
+    "user_deactivated_after_issue": AuthFailure.USER_INACTIVE,
+    "password_changed_after_issue": AuthFailure.TOKEN_REVOKED,
+}
+
+
+def change_user(user, change: str) -> None:
+    """Apply one of ``USER_CHANGES`` to ``user`` (synchronous: the ORM)."""
+    if change == "user_deleted_after_issue":
+        user.delete()
+    elif change == "user_deactivated_after_issue":
+        user.is_active = False
+        user.save()
+    else:
+        time.sleep(1.1)  # simplejwt compares whole seconds: issued-at vs the password change
+        user.set_password("a-brand-new-password")
+        user.save()

@@ -22,7 +22,7 @@ from chat.close_codes import CloseCode, ErrorCode
 from chat.routing import websocket_urlpatterns
 
 from ..queries import every_query, every_thread_hop
-from ..tokens import access_token, foreign_key_token
+from ..tokens import USER_CHANGES, access_token, change_user, foreign_key_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,6 +47,15 @@ async def first_frame(path: str, *, cookie: str | None = None, subprotocols=None
     return frame, code, queries, hops
 
 
+async def closed_without_frame(path: str):
+    """Connect to a socket that is closed at once; (the close code, queries) until then."""
+    communicator = WebsocketCommunicator(application, path)
+    with every_query() as queries:
+        await communicator.connect()
+        close = await communicator.receive_output(timeout=2)
+    return close["code"], queries
+
+
 def saved_session(user) -> str:
     """A session row as the login view leaves it (and, like it, in the cache)."""
     session = SessionStore()
@@ -55,17 +64,6 @@ def saved_session(user) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     return session.session_key
-
-
-def change_user(user, change: str) -> None:
-    if change == "user_deleted_after_issue":
-        user.delete()
-    elif change == "user_deactivated_after_issue":
-        user.is_active = False
-        user.save()
-    else:
-        user.set_password("a-brand-new-password")
-        user.save()
 
 
 async def token_for(user) -> str:
@@ -157,14 +155,7 @@ async def test_a_refused_token_costs_no_query(room_with_roles):
     assert (queries, hops) == ([], [])
 
 
-@pytest.mark.parametrize(
-    ("change", "failure"),
-    [
-        ("user_deactivated_after_issue", AuthFailure.USER_INACTIVE),
-        ("user_deleted_after_issue", AuthFailure.USER_INACTIVE),
-        ("password_changed_after_issue", AuthFailure.TOKEN_REVOKED),
-    ],
-)
+@pytest.mark.parametrize(("change", "failure"), list(USER_CHANGES.items()))
 async def test_the_row_checks_hold_in_the_one_query(room_with_roles, caplog, change, failure):
     _, users = room_with_roles
     token = await token_for(users["bob"])
@@ -202,13 +193,10 @@ async def test_a_room_out_of_sight_is_4004_from_the_same_query(
 ):
     _, users = room_with_roles
     caplog.set_level(logging.INFO, logger="chat.sockets")
-    communicator = WebsocketCommunicator(
-        application, f"/ws/rooms/{slug}/?token={await token_for(users['bob'])}"
+    code, queries = await closed_without_frame(
+        f"/ws/rooms/{slug}/?token={await token_for(users['bob'])}"
     )
-    with every_query() as queries:
-        await communicator.connect()
-        close = await communicator.receive_output(timeout=2)
-    assert close["code"] == CloseCode.ROOM_NOT_FOUND
+    assert code == CloseCode.ROOM_NOT_FOUND
     assert len(queries) == 1
     [line] = [r for r in caplog.records if r.name == "chat.sockets"]
     assert (line.user_id, line.reason) == (users["bob"].pk, log_reason)
@@ -218,11 +206,8 @@ async def test_a_full_server_logs_the_token_user_as_before(room_with_roles, capl
     _, users = room_with_roles
     settings.CHAT_MAX_SOCKETS_PER_PROCESS = 0
     caplog.set_level(logging.INFO, logger="chat.sockets")
-    communicator = WebsocketCommunicator(
-        application, f"/ws/rooms/lobby/?token={await token_for(users['bob'])}"
-    )
-    await communicator.connect()
-    assert (await communicator.receive_output(timeout=2))["code"] == CloseCode.TRY_AGAIN_LATER
+    code, _ = await closed_without_frame(f"/ws/rooms/lobby/?token={await token_for(users['bob'])}")
+    assert code == CloseCode.TRY_AGAIN_LATER
     [line] = [r for r in caplog.records if r.name == "chat.sockets"]
     assert (line.user_id, line.reason) == (users["bob"].pk, "server_full")
 
@@ -230,11 +215,8 @@ async def test_a_full_server_logs_the_token_user_as_before(room_with_roles, capl
 async def test_other_paths_never_read_the_user(room_with_roles):
     """UnknownPathConsumer does not look at the user: a valid token costs it no query."""
     _, users = room_with_roles
-    communicator = WebsocketCommunicator(
-        application, f"/ws/nowhere/?token={await token_for(users['bob'])}"
+    code, queries = await closed_without_frame(
+        f"/ws/nowhere/?token={await token_for(users['bob'])}"
     )
-    with every_query() as queries:
-        await communicator.connect()
-        close = await communicator.receive_output(timeout=2)
-    assert close["code"] == CloseCode.ROOM_NOT_FOUND
+    assert code == CloseCode.ROOM_NOT_FOUND
     assert queries == []

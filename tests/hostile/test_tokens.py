@@ -23,7 +23,15 @@ from chat.close_codes import CloseCode, ErrorCode
 
 from ..factories import UserFactory
 from ..live import next_frame
-from ..tokens import access_token, expired_token, foreign_key_token, refresh_token, unsigned_token
+from ..tokens import (
+    USER_CHANGES,
+    access_token,
+    change_user,
+    expired_token,
+    foreign_key_token,
+    refresh_token,
+    unsigned_token,
+)
 from .forge import PUBLIC_KEY_LOOKALIKE, forge, payload_for, server_key, tampered_user_id
 from .ledger import LEDGER
 
@@ -75,25 +83,6 @@ FORGED = {
         WRONG_TYPE,
     ),
 }
-
-# Tokens that are genuine but whose user changed after issue: refused by user_for_access_token.
-USER_CHANGES = {
-    "user_deleted_after_issue": AuthFailure.USER_INACTIVE,
-    "user_deactivated_after_issue": AuthFailure.USER_INACTIVE,
-    "password_changed_after_issue": AuthFailure.TOKEN_REVOKED,
-}
-
-
-def change_user(user, change: str) -> None:
-    if change == "user_deleted_after_issue":
-        user.delete()
-    elif change == "user_deactivated_after_issue":
-        user.is_active = False
-        user.save()
-    else:
-        time.sleep(1.1)  # simplejwt compares whole seconds: issued-at vs the password change
-        user.set_password("a-brand-new-password")
-        user.save()
 
 
 @pytest.mark.django_db
