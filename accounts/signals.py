@@ -70,15 +70,12 @@ def end_logged_out_session(sender, request, user, **kwargs) -> None:
 
 
 @receiver(post_delete, sender=Session)
-def forget_deleted_session(sender, instance: Session, **kwargs) -> None:
-    """A deleted row leaves the session cache too, or a reconnect would still find the session
-    there (the store's own delete does this; a queryset delete does not)."""
-    forget_cached_session(instance.session_key)
-
-
-@receiver(post_delete, sender=Session)
 def end_deleted_session(sender, instance: Session, **kwargs) -> None:
-    """Logout, ``clearsessions``, an admin deleting the row, or a key cycled away."""
+    """Logout, ``clearsessions``, an admin deleting the row, or a key cycled away.
+
+    The row leaves the session cache too, or a reconnect would still find the session there
+    (the store's own delete does this; a queryset delete does not)."""
+    forget_cached_session(instance.session_key)
     user_id = instance.get_decoded().get(SESSION_KEY)
     if user_id is None:
         return
