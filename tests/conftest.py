@@ -4,6 +4,7 @@ from chat.models import Role
 
 from .factories import MembershipFactory, RoomFactory, UserFactory
 from .live import start_daphne, stop_daphne
+from .services import start_redis_server
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +41,20 @@ def live_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
     server = start_daphne(tmp_path_factory.mktemp("daphne"))
     yield server
     stop_daphne(server)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """The suite's own ``redis-server`` (free port, no persistence), shared by the tests that
+    need Redis; each keeps to a database number or key prefix of its own. Killed at the end."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A ``redis-server`` of this test alone, which the test may stop, restart or pause."""
+    server = start_redis_server(tmp_path)
+    yield server
+    server.kill()

@@ -1,4 +1,15 @@
-"""Test runs: fast hashing, deterministic limits; services come from the environment in CI."""
+"""Test runs: fast hashing, deterministic limits; the suite brings its own services."""
+
+import os
+import sys
+
+# The test runner never uses a Redis the suite did not start: a REDIS_URL exported in a
+# developer's shell would point the tests (whose cache.clear() flushes the cache's database) at
+# their data. Servers the suite starts get its own Redis explicitly (tests/services.py), and
+# those processes are not pytest.
+if "pytest" in sys.modules:
+    for _name in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
+        os.environ.pop(_name, None)
 
 from .base import *  # noqa: F403
 from .base import env

@@ -27,10 +27,10 @@ from rest_framework.test import APIClient
 from chat.models import Membership, Role, Room
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
+from ..services import POSTGRES_URL, postgres_reachable
 from ..tokens import access_token
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 INNER_RUN = "CHAT_RACE_INNER_RUN"
 THREADS = 12
 
@@ -116,14 +116,7 @@ def test_concurrent_adds_of_one_user_create_one_membership():
     connection.vendor == "postgresql" if connection else False, reason="already on PostgreSQL"
 )
 def test_races_on_postgresql():
-    import psycopg
-
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable at {POSTGRES_URL}: {error} (required in CI)")
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
+    postgres_reachable()
     # pytest-django creates (and drops) test_<name>: a name of this run alone.
     url = POSTGRES_URL.rsplit("/", 1)[0] + f"/race_{secrets.token_hex(4)}"
     env = {**os.environ, "DATABASE_URL": url, INNER_RUN: "1"}

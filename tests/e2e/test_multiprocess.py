@@ -1,8 +1,9 @@
 """Beyond one process: two daphne processes sharing one Redis and one PostgreSQL database.
 
-The servers get their own PostgreSQL database (created here, migrated in a subprocess, dropped at
-the end) and their own Redis database number and channel-layer prefix, so parallel runs do not
-collide. Without PostgreSQL or Redis these tests skip locally and fail when ``CI=true``.
+The servers get a PostgreSQL database of their own (created here, migrated in a subprocess,
+dropped at the end) and the suite's own ``redis-server`` with a channel-layer prefix of their own
+(``tests/services.py``). Without PostgreSQL or redis-server these tests skip locally and fail
+when ``CI=true``.
 """
 
 import asyncio
@@ -10,12 +11,10 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,12 +24,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat.close_codes import CloseCode
 
 from ..factories import PASSWORD
-from ..live import ROOT, free_port, next_frame, start_daphne, stop_daphne
+from ..live import ROOT, next_frame, start_daphne, stop_daphne
+from ..services import postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-REDIS_BASE_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379")
 CROWD_USERS, SOCKETS_PER_USER = 20, 50  # 1,000 sockets; the servers allow 50 a user
 SECRET_KEY = "multiprocess-test-secret-key-long-enough-for-hs256-signing"
 CHAT_LAYER_TIMEOUT = 3.0  # settings.CHAT_LAYER_TIMEOUT's default: the longest a join may wait
@@ -58,12 +56,6 @@ print("TOKENS=" + json.dumps({{user.username: access_token(user) for user in use
 """
 
 
-def service_unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required when CI=true)")
-    pytest.skip(reason)
-
-
 def manage(*args: str, env: dict, timeout: float = 120) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -79,42 +71,21 @@ def manage(*args: str, env: dict, timeout: float = 120) -> str:
 
 @pytest.fixture(scope="module")
 def service_database():
-    """A uniquely named PostgreSQL database, migrated; dropped afterwards."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        service_unavailable(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
-    name = f"chat_mp_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    """A PostgreSQL database of these tests alone, migrated; dropped afterwards."""
+    with postgres_database("chat_mp") as url:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": url}
         env.pop("REDIS_URL", None)
         manage("migrate", "--noinput", "-v0", env=env)
         yield url
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(scope="module")
-def shared_redis():
-    """A Redis database number and channel-layer prefix of this run alone; flushed afterwards."""
-    import redis
-
-    db = secrets.choice([n for n in range(1, 16) if n != 11])  # 11: test_room_rules_wire
-    url = f"{REDIS_BASE_URL}/{db}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        service_unavailable(f"Redis unreachable at {url}: {error}")
-    # Pub/sub channel names ignore the database number, so the prefix keeps runs apart there.
+def shared_redis(redis_server):
+    """The suite's Redis, with a channel-layer prefix of this module alone."""
+    # Pub/sub channel names ignore the database number, so the prefix keeps users apart there.
     prefix = f"mp{secrets.token_hex(4)}"
-    yield url, prefix, client
-    client.flushdb()
+    client = redis_server.client(db=1)
+    yield redis_server.url(db=1), prefix, client
     client.close()
 
 
@@ -358,56 +329,12 @@ async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
 # Redis dies mid-run -----------------------------------------------------------------------------
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen:
-    command = [
-        shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--dir", str(workdir),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            redis.Redis(port=port, socket_connect_timeout=0.5).ping()
-            return process
-        except redis.RedisError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"redis-server did not start on port {port}")
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test alone, which the test may kill and restart."""
-    if shutil.which("redis-server") is None:
-        service_unavailable("redis-server is not installed")
-    port = free_port()
-    processes = [start_redis(port, tmp_path)]
-
-    class OwnRedis:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        def stop(self) -> None:
-            processes[-1].terminate()
-            processes[-1].wait(timeout=10)
-
-        def start(self) -> None:
-            processes.append(start_redis(port, tmp_path))
-
-    yield OwnRedis()
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def outage_servers(service_database, seeded, own_redis, tmp_path):
     started = []
     try:
         for _ in range(2):
-            env = server_env(service_database, own_redis.url, "outage")
+            env = server_env(service_database, own_redis.url(), "outage")
             started.append(start_daphne(tmp_path, extra_env=env))
         yield started
     finally:

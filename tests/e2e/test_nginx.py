@@ -26,18 +26,12 @@ from chat.models import Message
 
 from ..chatter import Chatter, crowd_in_lobby
 from ..live import ROOT, free_port, next_frame, start_daphne, stop_daphne
+from ..services import service_unavailable
 from .test_tls import self_signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 CONF = ROOT / "deploy" / "nginx" / "chat.conf"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required when CI=true)")
-    pytest.skip(reason)
 
 
 def rewritten_conf(tmp, sockets, port: int, cert, key) -> str:
@@ -63,19 +57,13 @@ def rewritten_conf(tmp, sockets, port: int, cert, key) -> str:
 
 
 @pytest.fixture
-def nginx_front(tmp_path, django_db_setup):
+def nginx_front(tmp_path, django_db_setup, redis_server):
     nginx = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
     if nginx is None:
-        unavailable("nginx is not installed (apt-get install nginx)")
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        unavailable(f"Redis unreachable at {REDIS_URL}")
+        service_unavailable("nginx is not installed (apt-get install nginx)")
     sockets = [tmp_path / "daphne-1.sock", tmp_path / "daphne-2.sock"]
     env = {
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_server.url(db=3),
         "CHANNEL_LAYER_PREFIX": f"nginx{os.getpid()}{secrets.token_hex(3)}",
         "CHAT_MAX_HANDSHAKES_PER_USER": "100000",
     }

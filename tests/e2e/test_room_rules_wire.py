@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import secrets
 import time
 
@@ -127,38 +126,22 @@ async def test_eleventh_socket_of_a_user_closes_4029(live_daphne, lobby_users):
 
 # Changes made in another process reach the socket through Redis -------------------------------
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
-
-
-def redis_reachable() -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-        client.flushdb()
-        return True
-    except redis.RedisError:
-        return False
-
 
 @pytest.fixture
-def redis_daphne(django_db_setup, tmp_path, settings):
-    if not redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and unreachable at {REDIS_URL}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+def redis_daphne(django_db_setup, redis_server, tmp_path, settings):
     from channels.layers import channel_layers
 
+    redis_url = redis_server.url(db=2)
     prefix = f"rules{secrets.token_hex(4)}"  # this test's own: the server and this process agree
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",  # as base.py
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
+            "CONFIG": {"hosts": [redis_url], "prefix": prefix},
         }
     }
     channel_layers.backends.clear()
     server = start_daphne(
-        tmp_path, extra_env={"REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": prefix}
+        tmp_path, extra_env={"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": prefix}
     )
     yield server
     stop_daphne(server)

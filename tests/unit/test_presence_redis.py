@@ -2,7 +2,6 @@
 dies without cleaning up stops counting once its lease runs out, and is reaped with an event."""
 
 import asyncio
-import os
 import secrets
 
 import pytest
@@ -12,19 +11,12 @@ from chat.presence import LocalSocket, RedisPresence
 
 pytestmark = pytest.mark.services
 
-REDIS_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379") + "/0"
 LEASE = 0.6
 
 
 @pytest.fixture
-async def client():
-    connection = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        await connection.ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis unreachable at {REDIS_URL}: {error} (required when CI=true)")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+async def client(redis_server):
+    connection = redis.Redis.from_url(redis_server.url(db=4), decode_responses=True)
     prefix = f"presence-test-{secrets.token_hex(4)}"
     yield connection, prefix
     keys = [key async for key in connection.scan_iter(f"{prefix}*")]
