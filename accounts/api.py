@@ -4,6 +4,7 @@ HTML login form and the admin (django-axes), plus a per-address request rate."""
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import Throttled
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.views import (
     TokenBlacklistView,
     TokenObtainPairView,
@@ -18,7 +20,8 @@ from rest_framework_simplejwt.views import (
 )
 
 from .addresses import request_client_address
-from .tickets import issue_ticket
+from .credentials import AuthMethod
+from .tickets import Issuer, issue_ticket
 
 
 class LoginRateThrottle(AnonRateThrottle):
@@ -75,8 +78,9 @@ class WebSocketTicketView(APIView):
     """A one-time ticket for one WebSocket handshake (``/ws/rooms/<slug>/?ticket=...``).
 
     Single use, valid ``WS_TICKET_SECONDS``, bound to the caller (and to ``room`` if given).
-    The socket it opens ends when the caller's credential would have (the access token's
-    ``exp``, or the session's expiry) unless refreshed in-band with ``auth.refresh``.
+    The socket it opens follows the caller's credential and ends whenever that one would: a
+    session's at its logout, expiry or a password change; an access token's at its ``exp``
+    (unless refreshed in-band with ``auth.refresh``) or a password change.
     """
 
     throttle_classes = [ScopedRateThrottle]  # per user
@@ -97,13 +101,23 @@ class WebSocketTicketView(APIView):
         ticket, lifetime = issue_ticket(
             user=request.user,
             room=serializer.validated_data.get("room"),
-            credential_expires_at=_credential_expiry(request),
+            issuer=_issuer(request),
         )
         return Response({"ticket": ticket, "expires_in": lifetime})
 
 
-def _credential_expiry(request: Request) -> datetime:
-    """When the credential this request came with ends."""
+def _issuer(request: Request) -> Issuer:
+    """The credential this request came with: the ticket's socket will follow it."""
     if request.auth is not None and "exp" in request.auth:
-        return datetime.fromtimestamp(request.auth["exp"], tz=UTC)
-    return request.session.get_expiry_date()
+        return Issuer(
+            method=AuthMethod.JWT,
+            expires_at=datetime.fromtimestamp(request.auth["exp"], tz=UTC),
+            revoke_claim=request.auth.get(jwt_settings.REVOKE_TOKEN_CLAIM),
+        )
+    session = request.session
+    return Issuer(
+        method=AuthMethod.SESSION,
+        expires_at=session.get_expiry_date(),
+        session_key=session.session_key,
+        session_hash=session.get(HASH_SESSION_KEY),
+    )

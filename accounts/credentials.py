@@ -15,12 +15,6 @@ class AuthMethod(StrEnum):
     JWT = "jwt"  # ?token= or the Sec-WebSocket-Protocol bearer
     TICKET = "ticket"  # ?ticket= (one-time, from POST /api/auth/ws-ticket/)
 
-    @property
-    def refreshable(self) -> bool:
-        """Token sockets move their deadline with ``auth.refresh``; cookie sockets follow their
-        session."""
-        return self in (AuthMethod.JWT, AuthMethod.TICKET)
-
 
 class AuthFailure(StrEnum):
     """Why a credential was refused or ended; the 4001 close reason and the error frame's detail."""
@@ -72,6 +66,12 @@ class Credential:
     ``expires_at``: when the credential ends by itself (token ``exp``, session expiry date, for
     a ticket the end of the credential that asked for it). ``room``: the one room a ticket is
     bound to, if any.
+
+    A ticket stands for the credential that asked for it (``source``: a session or a JWT) and
+    ends whenever that one would: it carries that credential's ``session_key`` and
+    ``session_hash`` (the session's auth hash, which a password change moves) or its
+    ``revoke_claim`` (the JWT's password-hash claim). Cookie and token sockets carry their own.
+    ``accounts.revalidation`` re-checks all of them against the database.
     """
 
     method: AuthMethod
@@ -79,7 +79,21 @@ class Credential:
     expires_at: datetime | None = None
     session_key: str | None = None
     room: str | None = None
+    source: AuthMethod | None = None
+    session_hash: str | None = None
+    revoke_claim: str | None = None
+
+    @property
+    def follows(self) -> AuthMethod:
+        """The credential whose end ends this socket: the ticket's issuer's, or its own."""
+        return self.source or self.method
+
+    @property
+    def refreshable(self) -> bool:
+        """Sockets that follow a JWT move their deadline with ``auth.refresh``; sockets that
+        follow a session (cookie, or a ticket a session asked for) live and end with it."""
+        return self.follows == AuthMethod.JWT
 
     @property
     def expiry_failure(self) -> AuthFailure:
-        return EXPIRY_FAILURES.get(self.method, AuthFailure.TOKEN_EXPIRED)
+        return EXPIRY_FAILURES.get(self.follows, AuthFailure.TOKEN_EXPIRED)

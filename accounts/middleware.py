@@ -20,6 +20,7 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.functional import LazyObject, empty
@@ -162,8 +163,11 @@ async def credential_from_token(value: str) -> tuple[object, Credential]:
         claims = decode_access_token(value)
     except TokenRejected as rejected:
         return AnonymousUser(), Credential(AuthMethod.JWT, rejected.failure)
-    user = PendingUser(UserCheck.for_access_token(claims))
-    return user, Credential(AuthMethod.JWT, expires_at=claims.expires_at)
+    check = UserCheck.for_access_token(claims)
+    credential = Credential(
+        AuthMethod.JWT, expires_at=claims.expires_at, revoke_claim=check.revoke_claim
+    )
+    return PendingUser(check), credential
 
 
 async def credential_from_ticket(value: str) -> tuple[object, Credential]:
@@ -173,8 +177,24 @@ async def credential_from_ticket(value: str) -> tuple[object, Credential]:
         grant = await tickets.redeem_ticket(value)
     except TokenRejected as rejected:
         return AnonymousUser(), Credential(AuthMethod.TICKET, rejected.failure)
-    user = PendingUser(UserCheck.for_ticket(grant.user_id))
-    return user, Credential(AuthMethod.TICKET, expires_at=grant.expires_at, room=grant.room)
+    issuer = grant.issuer
+    user = PendingUser(
+        UserCheck.for_follower(
+            grant.user_id,
+            follows=issuer.method,
+            revoke_claim=issuer.revoke_claim,
+            session_hash=issuer.session_hash,
+        )
+    )
+    return user, Credential(
+        AuthMethod.TICKET,
+        expires_at=issuer.expires_at,
+        room=grant.room,
+        source=issuer.method,
+        session_key=issuer.session_key,
+        session_hash=issuer.session_hash,
+        revoke_claim=issuer.revoke_claim,
+    )
 
 
 async def credential_from_presented(presented: PresentedCredential) -> tuple[object, Credential]:
@@ -226,6 +246,7 @@ async def authenticate_scope(scope: dict) -> None:
             session_key=getattr(session, "session_key", None),
             # accounts.sessions keeps the row's expiry; other engines leave it unknown.
             expires_at=getattr(session, "expires_at", None),
+            session_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
         )
     else:
         scope["user"] = user

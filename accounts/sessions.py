@@ -16,14 +16,20 @@ is forgotten by the server's cache only when it expires. Production requires ``R
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDatabaseStore
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.cache import caches
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from .credentials import AuthFailure
 
 logger = logging.getLogger("django.contrib.sessions")
 
@@ -98,3 +104,69 @@ def forget_cached_session(session_key: str) -> None:
         caches[settings.SESSION_CACHE_ALIAS].delete(KEY_PREFIX + session_key)
     except Exception:  # the row is gone; an entry left behind ends with the row's expiry date
         logger.exception("Error deleting a session from the cache")
+
+
+# Checking that a socket's session still stands (tickets at redemption, accounts.revalidation). --
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """A session as a socket's re-check needs it: its data and when it expires (None: unknown)."""
+
+    data: dict
+    expires_at: datetime | None
+
+
+def session_failure(session_key: str | None, *, user_id: int, session_hash: str | None):
+    """Why the session ``session_key`` no longer stands for ``user_id`` with ``session_hash``
+    (its auth hash when the socket or ticket was made), or None. Reads the session cache (the
+    row on a miss)."""
+    if not session_key:
+        return AuthFailure.SESSION_ENDED
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()
+    return state_failure(
+        SessionState(data, getattr(store, "expires_at", None)) if data else None,
+        user_id=user_id,
+        session_hash=session_hash,
+    )
+
+
+def state_failure(state: SessionState | None, *, user_id: int, session_hash: str | None):
+    """The rule, without I/O: the session exists, has not expired, is still logged in as
+    ``user_id``, and carries the auth hash the socket was made with (a password change, in this
+    session or another, moves the user's hash; ``accounts.tokens.UserCheck`` compares it with
+    the user row)."""
+    if state is None:
+        return AuthFailure.SESSION_ENDED
+    if state.expires_at is not None and state.expires_at <= timezone.now():
+        return AuthFailure.SESSION_EXPIRED
+    if str(state.data.get(SESSION_KEY)) != str(user_id):
+        return AuthFailure.SESSION_ENDED
+    if session_hash is None or not constant_time_compare(
+        state.data.get(HASH_SESSION_KEY) or "", session_hash
+    ):
+        return AuthFailure.PASSWORD_CHANGED
+    return None
+
+
+def session_states(session_keys: list[str]) -> dict[str, SessionState]:
+    """The sessions behind ``session_keys`` that exist: one query per 500 keys with a database
+    engine (this project's), the store's own load per key otherwise."""
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    states: dict[str, SessionState] = {}
+    if issubclass(store_class, DatabaseStore):
+        model, decoder = store_class.get_model_class(), store_class()
+        for start in range(0, len(session_keys), 500):
+            rows = model.objects.filter(session_key__in=session_keys[start : start + 500])
+            for row in rows.only("session_key", "session_data", "expire_date"):
+                states[row.session_key] = SessionState(
+                    decoder.decode(row.session_data), row.expire_date
+                )
+        return states
+    for key in session_keys:
+        store = store_class(key)
+        data = store.load()
+        if data:
+            states[key] = SessionState(data, getattr(store, "expires_at", None))
+    return states

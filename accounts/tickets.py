@@ -5,6 +5,11 @@ An API client authenticated like the rest of the API (JWT or session) asks
 ``WS_TICKET_SECONDS``. A ticket opens one socket, for one user, optionally for one room; what
 stays in a log or a proxy's URL is useless a few seconds later and after its one use.
 
+A ticket stands for the credential that asked for it (the ``Issuer``): its socket ends whenever
+that credential would. A session's ticket carries the session key and its auth hash (so logout,
+the session's expiry or a password change end the socket, and a ticket redeemed after its session
+ended is refused); a JWT's carries the token's password-hash claim and its ``exp``.
+
 Tickets live in Django's cache (Redis when ``REDIS_URL`` is set, so every server process can
 redeem one; the per-process memory cache otherwise, matching the single-process default), under
 the SHA-256 of the ticket, so a cache dump holds nothing usable.
@@ -20,7 +25,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
-from .credentials import AuthFailure
+from .credentials import AuthFailure, AuthMethod
+from .sessions import session_failure
 from .tokens import TokenRejected
 
 # Past a ticket's lifetime its record stays this long, so a late or repeated use is told
@@ -30,13 +36,24 @@ MAX_TICKET_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
+class Issuer:
+    """The credential that asks for a ticket; the ticket's socket follows it."""
+
+    method: AuthMethod  # SESSION or JWT
+    expires_at: datetime
+    session_key: str | None = None
+    session_hash: str | None = None
+    revoke_claim: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TicketGrant:
     user_id: int
     room: str | None
-    expires_at: datetime  # when the socket's credential ends: that of the ticket's issuer
+    issuer: Issuer
 
 
-def issue_ticket(*, user: AbstractBaseUser, room: str | None, credential_expires_at: datetime):
+def issue_ticket(*, user: AbstractBaseUser, room: str | None, issuer: Issuer):
     """A fresh ticket for ``user``; returns ``(ticket, lifetime in seconds)``."""
     ticket = secrets.token_urlsafe(32)
     lifetime = settings.WS_TICKET_SECONDS
@@ -44,7 +61,11 @@ def issue_ticket(*, user: AbstractBaseUser, room: str | None, credential_expires
         "user_id": user.pk,
         "room": room,
         "valid_until": (datetime.now(UTC) + timedelta(seconds=lifetime)).timestamp(),
-        "expires_at": credential_expires_at.timestamp(),
+        "expires_at": issuer.expires_at.timestamp(),
+        "source": issuer.method.value,
+        "session_key": issuer.session_key,
+        "session_hash": issuer.session_hash,
+        "revoke_claim": issuer.revoke_claim,
     }
     cache.set(_key(ticket), record, timeout=lifetime + REMEMBER_SECONDS)
     return ticket, lifetime
@@ -54,7 +75,8 @@ async def redeem_ticket(ticket: str) -> TicketGrant:
     """Use up ``ticket``; raises ``TokenRejected`` with the ticket failure class.
 
     The cache calls run in one thread hop: Django's cache backends (local memory, Redis) have
-    no native async API, so each ``aget``/``adelete``/``aset`` would be a hop of its own.
+    no native async API, so each ``aget``/``adelete``/``aset`` would be a hop of its own. A
+    session's ticket also reads its session there (from the session cache, the row on a miss).
     """
     if not ticket or len(ticket) > MAX_TICKET_LENGTH:
         raise TokenRejected(AuthFailure.TICKET_INVALID)
@@ -70,11 +92,20 @@ def _redeem(key: str) -> TicketGrant:
     cache.set(_used_key(key), True, timeout=REMEMBER_SECONDS)
     if datetime.now(UTC).timestamp() > record["valid_until"]:
         raise TokenRejected(AuthFailure.TICKET_EXPIRED)
-    return TicketGrant(
-        user_id=record["user_id"],
-        room=record["room"],
+    issuer = Issuer(
+        method=AuthMethod(record["source"]),
         expires_at=datetime.fromtimestamp(record["expires_at"], tz=UTC),
+        session_key=record["session_key"],
+        session_hash=record["session_hash"],
+        revoke_claim=record["revoke_claim"],
     )
+    if issuer.method == AuthMethod.SESSION:
+        failure = session_failure(
+            issuer.session_key, user_id=record["user_id"], session_hash=issuer.session_hash
+        )
+        if failure is not None:
+            raise TokenRejected(failure)
+    return TicketGrant(user_id=record["user_id"], room=record["room"], issuer=issuer)
 
 
 def _key(ticket: str) -> str:

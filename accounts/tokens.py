@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, UntypedToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from .credentials import AuthFailure
+from .credentials import AuthFailure, AuthMethod
 
 # A real access token is ~300 bytes; anything far longer is garbage or an attack.
 MAX_TOKEN_LENGTH = 2048
@@ -115,14 +116,16 @@ class UserCheck:
 
     The middleware checks everything else without the database; whoever reads the row applies
     ``failure``: ``chat.selectors.connect_access`` reads it together with the room (one query),
-    ``read`` reads it alone. ``field``/``value`` find the row (simplejwt's ``USER_ID_FIELD`` for
-    tokens, ``pk`` for tickets).
+    ``read`` reads it alone, ``accounts.revalidation`` reads every open socket's in one batch.
+    ``field``/``value`` find the row (simplejwt's ``USER_ID_FIELD`` for tokens, ``pk`` for
+    tickets and re-checks).
     """
 
     field: str
     value: str | int
-    ticket: bool = False
+    session: bool = False  # follows a session: active, and the session's auth hash still stands
     revoke_claim: object = None  # access tokens: the token's REVOKE_TOKEN_CLAIM, whatever it holds
+    session_hash: str | None = None
 
     @classmethod
     def for_access_token(cls, claims: AccessClaims) -> "UserCheck":
@@ -133,8 +136,18 @@ class UserCheck:
         )
 
     @classmethod
-    def for_ticket(cls, user_id: int) -> "UserCheck":
-        return cls(field="pk", value=user_id, ticket=True)
+    def for_follower(
+        cls,
+        user_id: int,
+        *,
+        follows: AuthMethod,
+        revoke_claim: object = None,
+        session_hash: str | None = None,
+    ) -> "UserCheck":
+        """The row of a socket (or ticket) that follows a JWT or a session, found by pk."""
+        if follows == AuthMethod.JWT:
+            return cls(field="pk", value=user_id, revoke_claim=revoke_claim)
+        return cls(field="pk", value=user_id, session=True, session_hash=session_hash)
 
     def failure(self, user: AbstractBaseUser | None) -> AuthFailure | None:
         """Why the row read (None: no such row) refuses the credential, or None; no database.
@@ -143,14 +156,20 @@ class UserCheck:
         has the row, mapped as ``user_for_access_token`` maps it (``_USER_FAILURES``): no row is
         ``user_not_found``; an inactive user ``user_inactive`` when ``CHECK_USER_IS_ACTIVE``; with
         ``CHECK_REVOKE_TOKEN``, a ``REVOKE_TOKEN_CLAIM`` other than the MD5 of the row's password
-        hash (or none at all) is ``password_changed``. Tickets: an active user, whatever
-        simplejwt's settings say; the issuer's credential was checked when it asked for the
-        ticket.
+        hash (or none at all) is ``password_changed``. Session followers: an active user,
+        whatever simplejwt's settings say, whose session auth hash (HMAC of the password hash,
+        as ``django.contrib.auth.get_user`` checks it) is still the one the session carried.
         """
         if user is None:
             return _USER_FAILURES["user_not_found"]
-        if self.ticket:
-            return None if user.is_active else AuthFailure.USER_INACTIVE
+        if self.session:
+            if not user.is_active:
+                return AuthFailure.USER_INACTIVE
+            return (
+                None
+                if session_hash_matches(user, self.session_hash)
+                else (AuthFailure.PASSWORD_CHANGED)
+            )
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             return _USER_FAILURES["user_inactive"]
         if api_settings.CHECK_REVOKE_TOKEN and self.revoke_claim != get_md5_hash_password(
@@ -165,3 +184,16 @@ class UserCheck:
         Synchronous: async callers go through ``database_sync_to_async``.
         """
         return get_user_model().objects.filter(**{self.field: self.value}).first()
+
+
+def session_hash_matches(user: AbstractBaseUser, session_hash: str | None) -> bool:
+    """Django's own test of a session's auth hash (``django.contrib.auth.get_user``), fallback
+    secret keys included."""
+    if not session_hash:
+        return False
+    if constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return True
+    return any(
+        constant_time_compare(session_hash, fallback)
+        for fallback in user.get_session_auth_fallback_hash()
+    )

@@ -8,7 +8,9 @@ presence batching in ``chat.presence_feed``, shared process state in ``chat.runt
 """
 
 import asyncio
+import dataclasses
 import logging
+import time
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
@@ -19,7 +21,7 @@ from django.db import DatabaseError
 
 from accounts.credentials import AuthFailure, Credential
 from accounts.middleware import client_address, pending_check, query_params, settle_user
-from accounts.tokens import TokenRejected, decode_access_token, user_for_access_token
+from accounts.tokens import TokenRejected, UserCheck, decode_access_token, user_for_access_token
 from config.server_shims import dispatch_to_handler
 
 from . import events, metrics, permissions, selectors, services
@@ -40,6 +42,7 @@ from .protocol import (
     parse_client_frame,
     room_joined_frame,
 )
+from .revalidation import Verdict
 from .runtime import runtime
 
 logger = logging.getLogger("chat.sockets")
@@ -122,6 +125,7 @@ class RoomConsumer(GuardedConsumer):
     replayed_upto = 0  # message.new events up to this id were sent by the resume's replay
     _deadline_timer: asyncio.TimerHandle | None = None  # the warning, then the expiry
     deadline: datetime | None = None
+    authority_changed_at = 0.0  # monotonic time of the last role event or refresh
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -264,6 +268,7 @@ class RoomConsumer(GuardedConsumer):
         for event in held:  # what the room said while this socket was joining, in order
             await self.dispatch(event)
         self._schedule_deadline(self.credential.expires_at)
+        runtime().revalidator.ensure_running()
         self._log("connect", code=None)
         metrics.record_handshake(HandshakeOutcome.ACCEPTED)
 
@@ -338,7 +343,7 @@ class RoomConsumer(GuardedConsumer):
     async def _handle_refresh(self, command: RefreshAuth) -> None:
         """A new access token over the open socket: validated exactly like a handshake's, for
         the same user; the deadline moves. Anything else closes 4001 with the reason."""
-        if not self.credential.method.refreshable:
+        if not self.credential.refreshable:
             await self._send_error(
                 ErrorCode.INVALID_MESSAGE,
                 "Cookie sockets follow their session; nothing to refresh.",
@@ -353,6 +358,13 @@ class RoomConsumer(GuardedConsumer):
         if user.pk != self.user.pk:
             await self._revoke(AuthFailure.TOKEN_WRONG_USER)
             return
+        # The socket follows the new token from now on (its expiry and its password claim).
+        self.credential = dataclasses.replace(
+            self.credential,
+            expires_at=claims.expires_at,
+            revoke_claim=UserCheck.for_access_token(claims).revoke_claim,
+        )
+        self.authority_changed_at = time.monotonic()
         self._schedule_deadline(claims.expires_at)
         await self.send(text_data=auth_refreshed_frame(expires_at=claims.expires_at))
 
@@ -383,19 +395,32 @@ class RoomConsumer(GuardedConsumer):
     async def membership_changed(self, event: dict) -> None:
         if event["room_id"] != self.room_id:
             return  # the user's role changed in another room
+        self.authority_changed_at = time.monotonic()
         self.role = event["role"]
         if not permissions.can_view(self.role):
             self._log("revoke", code=CloseCode.FORBIDDEN, reason="membership_removed")
             await self.close(code=CloseCode.FORBIDDEN, reason="membership_removed")
 
     async def auth_revoked(self, event: dict) -> None:
-        if event["method"] is not None and event["method"] != self.credential.method:
-            return
+        if event["method"] is not None and event["method"] != self.credential.follows:
+            return  # a ticket's socket ends with the credential that asked for the ticket
         if event["session_keys"] is not None and (
             self.credential.session_key not in event["session_keys"]
         ):
             return
         await self._revoke(AuthFailure(event["failure"]))
+
+    async def revalidated(self, verdict: Verdict, *, read_at: float) -> None:
+        """The periodic re-check (``chat.revalidation``) read the database at ``read_at``: it
+        ends the socket as the lost event would have."""
+        if not self.joined or self.authority_changed_at > read_at:
+            return
+        if verdict.failure is not None:
+            await self._revoke(verdict.failure)
+        elif not verdict.room_exists:
+            await self.room_deleted({})
+        elif verdict.role != self.role:
+            await self.membership_changed({"room_id": self.room_id, "role": verdict.role})
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -475,7 +500,7 @@ class RoomConsumer(GuardedConsumer):
         if expires_at is None:
             return
         left = max((expires_at - datetime.now(UTC)).total_seconds(), 0)
-        if self.credential.method.refreshable:
+        if self.credential.refreshable:
             # Warn WARNING seconds ahead, or halfway for a credential shorter than twice that.
             ahead = min(settings.CHAT_AUTH_EXPIRY_WARNING_SECONDS, left / 2)
             self._set_timer(left - ahead, self._warn_expiring)

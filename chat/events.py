@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from . import metrics, protocol
+from . import layer_health, metrics, protocol
 from .presence import LAYER_ERRORS
 
 logger = logging.getLogger("chat.events")
@@ -125,6 +125,7 @@ async def _group_send(group: str, event: dict) -> None:
         await get_channel_layer().group_send(group, event)
     except LAYER_ERRORS:
         metrics.record_channel_layer_error(metrics.LayerOperation.SEND)
+        layer_health.layer_failed()  # this process's own sockets missed it too
         raise
 
 
@@ -133,5 +134,6 @@ def _send_after_commit(group: str, event: dict) -> None:
         async_to_sync(_group_send)(group, event)
 
     # robust: a channel layer outage must not turn a committed write into an error for the
-    # writer (a REST 500, a failed admin save); it is logged, and reconnecting clients catch up.
+    # writer (a REST 500, a failed admin save); it is logged, every process's revocation sweep
+    # (chat.revalidation) applies a lost revocation, and reconnecting clients catch up.
     transaction.on_commit(send, robust=True)

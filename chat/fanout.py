@@ -20,6 +20,7 @@ from typing import Protocol
 from channels.layers import get_channel_layer
 
 from .events import room_group
+from .layer_health import layer_failed
 from .metrics import record_broadcast_delivered
 
 logger = logging.getLogger("chat.fanout")
@@ -75,6 +76,7 @@ class RoomFanout:
                 raise
             except Exception:  # layer down: keep the open sockets, retry until it is back
                 logger.warning("fan-out receive failed; retrying", exc_info=True)
+                layer_failed()
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             await self._deliver(event)

@@ -3,7 +3,8 @@
 daphne (and uvicorn) run one event loop per process, so in production there is one ``Runtime``
 per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
 them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
-count, the presence store and its batched announcements, the room fan-out, and the budgets
+count, the presence store and its batched announcements, the room fan-out, the revocation sweep,
+and the budgets
 (messages and handshakes per user, failed handshakes per client address). With ``REDIS_URL``
 the presence store and the budgets live in Redis, shared by every process; without it, in this
 process's memory (the single-process default, like the in-memory channel layer). A closed
@@ -18,9 +19,11 @@ from django.conf import settings
 
 from . import events
 from .fanout import RoomFanout
+from .layer_health import on_layer_failure
 from .presence import LocalSocket, MemoryPresence, RedisPresence
 from .presence_feed import PresenceBatcher, PresenceOrder
 from .ratelimit import MemoryBudget, RedisBudget
+from .revalidation import Revalidator
 
 
 class Runtime:
@@ -33,6 +36,9 @@ class Runtime:
         self.presence_batcher = PresenceBatcher(
             events.to_room, window_seconds=settings.CHAT_PRESENCE_WINDOW_SECONDS
         )
+        self.revalidator = Revalidator(self._open_sockets, settings.CHAT_REVALIDATE_SECONDS)
+        """Re-checks every open socket's authority on a period: no lost event leaves one open."""
+        on_layer_failure(self.revalidator.soon)
         limits = {
             "messages": (settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS),
             "handshakes": (
@@ -78,6 +84,10 @@ class Runtime:
         offline (reaped), or this stalled process's sockets are back (written back)."""
         for username in usernames:
             self.presence_batcher.note(room_id, username, online, version)
+
+    def _open_sockets(self) -> Iterator:
+        for sockets in list(self.fanout.rooms.values()):
+            yield from list(sockets)
 
     def _local_sockets(self) -> Iterator[LocalSocket]:
         for room_id, sockets in self.fanout.rooms.items():

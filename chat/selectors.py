@@ -11,6 +11,7 @@ from django.db.models import Field, OuterRef, QuerySet, Subquery
 
 from .models import DeletedMessage, Membership, Message, Room
 
+CHUNK = 500  # ids per IN (...) list: far below every backend's parameter limit
 # The room's fields a socket uses (the rest stay deferred, as ``.only()`` leaves them).
 CONNECT_ROOM_FIELDS = ("id", "slug", "name")
 
@@ -217,3 +218,29 @@ def user_by_username(*, username: str) -> AbstractBaseUser | None:
     if len(username) > max_length:
         return None
     return user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """Which of the given rooms exist, and each (user, room) pair's role (absent: no member)."""
+
+    rooms: frozenset[int]
+    roles: dict[tuple[int, int], str]
+
+
+def room_access_of(*, pairs: set[tuple[int, int]]) -> RoomAccess:
+    """The rooms and roles behind open sockets' ``(user_id, room_id)`` pairs, for
+    ``chat.revalidation``: one query per 500 rooms, one per 500 rooms and 500 users."""
+    room_ids = sorted({room_id for _, room_id in pairs})
+    user_ids = sorted({user_id for user_id, _ in pairs})
+    rooms: set[int] = set()
+    roles: dict[tuple[int, int], str] = {}
+    for rooms_at in range(0, len(room_ids), CHUNK):
+        room_chunk = room_ids[rooms_at : rooms_at + CHUNK]
+        rooms.update(Room.objects.filter(pk__in=room_chunk).values_list("pk", flat=True))
+        for users_at in range(0, len(user_ids), CHUNK):
+            rows = Membership.objects.filter(
+                room_id__in=room_chunk, user_id__in=user_ids[users_at : users_at + CHUNK]
+            ).values_list("user_id", "room_id", "role")
+            roles.update(((user_id, room_id), role) for user_id, room_id, role in rows)
+    return RoomAccess(rooms=frozenset(rooms), roles=roles)

@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import jwt
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.credentials import AuthFailure
@@ -14,6 +15,28 @@ def access_token(user, *, lifetime: timedelta | None = None) -> str:
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     return str(token)
+
+
+def ticket_for_token(user, *, room: str | None = None, lifetime=timedelta(minutes=5)) -> str:
+    """A socket ticket as ``POST /api/auth/ws-ticket/`` issues it to a caller with an access
+    token of ``user`` (synchronous: it writes the cache)."""
+    from accounts.credentials import AuthMethod
+    from accounts.tickets import Issuer, issue_ticket
+
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=lifetime)
+    issuer = Issuer(
+        method=AuthMethod.JWT,
+        expires_at=token["exp"] and _utc(token["exp"]),
+        revoke_claim=token.get(api_settings.REVOKE_TOKEN_CLAIM),
+    )
+    return issue_ticket(user=user, room=room, issuer=issuer)[0]
+
+
+def _utc(timestamp: int):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
 def expired_token(user) -> str:

@@ -257,6 +257,9 @@ CHAT_HISTORY_PAGE_SIZE = env.int("CHAT_HISTORY_PAGE_SIZE", default=50)
 WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
 CHAT_AUTH_EXPIRY_WARNING_SECONDS = env.float("CHAT_AUTH_EXPIRY_WARNING_SECONDS", default=60.0)
 CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
+# Every process re-checks its open sockets' credentials, rooms and roles against the database this
+# often (chat.revalidation): the bound on a revocation whose event was lost.
+CHAT_REVALIDATE_SECONDS = env.float("CHAT_REVALIDATE_SECONDS", default=15.0)
 # Password of the seed_demo users (seed_demo refuses to run with DEBUG off).
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-pass-123")
 

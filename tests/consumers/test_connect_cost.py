@@ -4,7 +4,6 @@ each. The row checks stay what they were: an inactive, deleted or password-chang
 with its class, and the audit line is the one the middleware's own read used to give."""
 
 import logging
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,7 +13,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 
-from accounts import tickets
 from accounts.credentials import AuthFailure
 from accounts.middleware import QueryTokenAuthMiddleware, SessionUnlessTokenMiddleware
 from accounts.sessions import SessionStore
@@ -22,7 +20,13 @@ from chat.close_codes import CloseCode, ErrorCode
 from chat.routing import websocket_urlpatterns
 
 from ..queries import every_query, every_thread_hop
-from ..tokens import USER_CHANGES, access_token, change_user, foreign_key_token
+from ..tokens import (
+    USER_CHANGES,
+    access_token,
+    change_user,
+    foreign_key_token,
+    ticket_for_token,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,11 +96,7 @@ async def test_bearer_connect_is_one_query_in_one_hop(room_with_roles):
 
 async def test_ticket_connect_is_one_query_and_one_cache_hop(room_with_roles):
     _, users = room_with_roles
-    ticket, _ = await sync_to_async(tickets.issue_ticket)(
-        user=users["bob"],
-        room="lobby",
-        credential_expires_at=datetime.now(UTC) + timedelta(minutes=5),
-    )
+    ticket = await sync_to_async(ticket_for_token)(users["bob"], room="lobby")
     frame, _, queries, hops = await first_frame(f"/ws/rooms/lobby/?ticket={ticket}")
     assert frame["type"] == "room.joined"
     assert len(queries) == 1, queries
@@ -177,9 +177,7 @@ async def test_the_row_checks_hold_in_the_one_query(room_with_roles, caplog, cha
 
 async def test_a_ticket_of_a_deactivated_user_is_refused(room_with_roles):
     _, users = room_with_roles
-    ticket, _ = await sync_to_async(tickets.issue_ticket)(
-        user=users["bob"], room=None, credential_expires_at=datetime.now(UTC) + timedelta(minutes=5)
-    )
+    ticket = await sync_to_async(ticket_for_token)(users["bob"])
     await sync_to_async(change_user)(users["bob"], "user_deactivated_after_issue")
     frame, code, _, _ = await first_frame(f"/ws/rooms/lobby/?ticket={ticket}")
     assert (frame["detail"], code) == (AuthFailure.USER_INACTIVE, CloseCode.UNAUTHENTICATED)

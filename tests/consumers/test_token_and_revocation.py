@@ -119,10 +119,10 @@ async def test_password_change_closes_token_and_cookie_sockets(make_client, room
 async def test_logout_closes_only_that_sessions_sockets(make_client, room_with_roles):
     _, users = room_with_roles
     bob = await make_client("lobby", users["bob"])
-    bob.communicator.scope["session"] = type("Session", (), {"session_key": "abc"})()
+    bob.communicator.scope["session"] = type("Session", (dict,), {"session_key": "abc"})()
     other_tab_elsewhere = await make_client("lobby", users["bob"])
     other_tab_elsewhere.communicator.scope["session"] = type(
-        "Session", (), {"session_key": "xyz"}
+        "Session", (dict,), {"session_key": "xyz"}
     )()
     await bob.join()
     await other_tab_elsewhere.join()

@@ -78,16 +78,12 @@ async def test_an_unread_user_raises_in_the_event_loop_and_reads_itself_in_a_thr
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_ticket_is_redeemed_without_a_query():
-    from datetime import UTC, datetime, timedelta
-
     from asgiref.sync import sync_to_async
 
-    from accounts.tickets import issue_ticket
+    from ..tokens import ticket_for_token
 
     user = await sync_to_async(UserFactory)()
-    ticket, _ = await sync_to_async(issue_ticket)(
-        user=user, room="lobby", credential_expires_at=datetime.now(UTC) + timedelta(minutes=1)
-    )
+    ticket = await sync_to_async(ticket_for_token)(user, room="lobby")
     with every_query() as queries:
         scope = await run_middleware(f"ticket={ticket}".encode())
     assert queries == []

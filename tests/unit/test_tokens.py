@@ -265,15 +265,40 @@ def test_the_socket_paths_failures_are_the_expected_classes(user):
     assert socket_outcome(raw) == AuthFailure.USER_INACTIVE
 
 
-def test_ticket_rules_want_an_active_user_whatever_simplejwt_checks(user, monkeypatch):
+def test_a_session_follower_wants_an_active_user_and_its_session_hash(user, monkeypatch):
+    """A cookie socket, or a ticket a session asked for: simplejwt's flags do not apply; the
+    session's auth hash must still be the user's (a password change moves it)."""
+    from accounts.credentials import AuthMethod
+
     monkeypatch.setattr(tokens.api_settings, "CHECK_USER_IS_ACTIVE", False)
-    check = UserCheck.for_ticket(user.pk)
+    check = UserCheck.for_follower(
+        user.pk, follows=AuthMethod.SESSION, session_hash=user.get_session_auth_hash()
+    )
     assert check.read() == user
     assert check.failure(user) is None
-    change_password(user)  # the ticket's issuer was checked when it asked for the ticket
-    assert check.failure(check.read()) is None
+    change_password(user)
+    assert check.failure(check.read()) == AuthFailure.PASSWORD_CHANGED
+    fresh = UserCheck.for_follower(
+        user.pk, follows=AuthMethod.SESSION, session_hash=check.read().get_session_auth_hash()
+    )
+    assert fresh.failure(check.read()) is None
     deactivate(user)
-    assert check.failure(check.read()) == AuthFailure.USER_INACTIVE
+    assert fresh.failure(fresh.read()) == AuthFailure.USER_INACTIVE
     user.delete()
-    assert check.read() is None
-    assert check.failure(None) == AuthFailure.USER_INACTIVE
+    assert fresh.read() is None
+    assert fresh.failure(None) == AuthFailure.USER_INACTIVE
+
+
+def test_a_jwt_follower_is_revoked_by_a_password_change(user):
+    """A ticket an access token asked for carries the token's password claim."""
+    from accounts.credentials import AuthMethod
+
+    claims = tokens.decode_access_token(access_token(user))
+    check = UserCheck.for_follower(
+        user.pk,
+        follows=AuthMethod.JWT,
+        revoke_claim=UserCheck.for_access_token(claims).revoke_claim,
+    )
+    assert check.failure(user) is None
+    change_password(user)
+    assert check.failure(check.read()) == AuthFailure.TOKEN_REVOKED
