@@ -131,7 +131,11 @@ async def _group_send(group: str, event: dict) -> None:
 
 def _send_after_commit(group: str, event: dict) -> None:
     def send() -> None:
-        async_to_sync(_group_send)(group, event)
+        try:
+            async_to_sync(_group_send)(group, event)
+        except LAYER_ERRORS as error:
+            # Handled, not a bug: the revocation sweep and the clients' resume cover it.
+            logger.warning("%s event to %s lost: %s", event["type"], group, type(error).__name__)
 
     # robust: a channel layer outage must not turn a committed write into an error for the
     # writer (a REST 500, a failed admin save); it is logged, every process's revocation sweep

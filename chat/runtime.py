@@ -110,6 +110,7 @@ def _redis_client():
         decode_responses=True,
         max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
         timeout=settings.CHAT_LAYER_TIMEOUT,
+        **settings.REDIS_CONNECTION_OPTIONS,
     )
     return redis.Redis(connection_pool=pool)
 

@@ -12,6 +12,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.redis_options import connection_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -216,6 +218,10 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
+# Every Redis client (layer, cache, presence, budgets): one retry on a dead pooled connection, no
+# command held past the bound by a stalled Redis (config/redis_options.py).
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=3.0)
+REDIS_CONNECTION_OPTIONS = connection_options(REDIS_TIMEOUT_SECONDS)
 # Named after the project (a generated project gets its own name here), so two projects on
 # one Redis never share channel names.
 CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
@@ -223,7 +229,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],
+                "prefix": CHANNEL_LAYER_PREFIX,
+            },
         }
     }
 else:
@@ -243,6 +252,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+            "OPTIONS": REDIS_CONNECTION_OPTIONS,
         }
     }
 

@@ -27,7 +27,10 @@ REDIS_URL = env("REDIS_URL")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},  # noqa: F405
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],  # noqa: F405
+            "prefix": CHANNEL_LAYER_PREFIX,  # noqa: F405
+        },
     }
 }
 

@@ -394,6 +394,97 @@ async def test_redis_outage_keeps_open_sockets_refuses_joins_and_recovers(
         assert (await next_frame(on_a, wait=10))["body"] == "after the outage"
 
 
+async def test_the_first_broadcast_after_redis_returns_reaches_everyone(
+    outage_servers, own_redis, seeded
+):
+    """A pooled publish connection is dead after a Redis restart: the first send must still
+    reach the other process (one retry on a fresh connection)."""
+    a, b = outage_servers
+    client = own_redis.client()
+    async with (
+        connect(room_url(a, seeded["alice"], "outage")) as on_a,
+        connect(room_url(b, seeded["bob"], "outage")) as on_b,
+    ):
+        await next_frame(on_a, "room.joined")
+        await next_frame(on_b, "room.joined")
+
+        def subscriptions(client) -> int:
+            channels = client.pubsub_channels()
+            return sum(count for _, count in client.pubsub_numsub(*channels)) if channels else 0
+
+        subscribed = subscriptions(client)
+        own_redis.stop()
+        await asyncio.sleep(2)  # both processes notice: their subscriptions drop
+        own_redis.start()
+        client = own_redis.client()
+        deadline = time.monotonic() + 10
+        while subscriptions(client) < subscribed and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # until both processes have subscribed again
+        assert subscriptions(client) == subscribed
+        await on_b.send(json.dumps({"type": "message.send", "body": "first", "client_id": "f1"}))
+        assert (await next_frame(on_b, "message.ack"))["client_id"] == "f1"
+        assert (await next_frame(on_a, wait=5))["body"] == "first"
+
+
+# A revocation whose event is lost -------------------------------------------------------------
+
+REVALIDATE = 2.0  # CHAT_REVALIDATE_SECONDS for these two servers (default 15)
+
+
+@pytest.fixture
+def revalidating_servers(service_database, seeded, own_redis, tmp_path):
+    started = []
+    try:
+        for _ in range(2):
+            env = {
+                **server_env(service_database, own_redis.url(), "revoke"),
+                "CHAT_REVALIDATE_SECONDS": str(REVALIDATE),
+            }
+            started.append(start_daphne(tmp_path, extra_env=env))
+        yield started
+    finally:
+        for server in started:
+            stop_daphne(server)
+
+
+async def test_a_removal_made_while_redis_is_down_still_closes_every_socket(
+    revalidating_servers, own_redis, seeded
+):
+    """Bob is removed through REST while Redis is down: the after-commit event is lost, and his
+    sockets on both processes close 4003 all the same, within the re-check period of Redis'
+    return (the in-band refresh cannot keep them either)."""
+    a, b = revalidating_servers
+    async with (
+        connect(room_url(a, seeded["bob"], "outage")) as bob_on_a,
+        connect(room_url(b, seeded["bob"], "outage")) as bob_on_b,
+        connect(room_url(b, seeded["erin"], "outage")) as erin_on_b,
+    ):
+        for ws in (bob_on_a, bob_on_b, erin_on_b):
+            await next_frame(ws, "room.joined")
+        own_redis.stop()
+        removed = httpx.delete(
+            f"{a.http}/api/rooms/outage/members/bob/",
+            headers={"Authorization": f"Bearer {seeded['alice']}"},
+            timeout=10,
+        )
+        assert removed.status_code == 204, removed.text
+        removed_at = time.monotonic()
+        own_redis.start()
+        closes = await asyncio.gather(
+            wait_close(bob_on_a, wait=REVALIDATE + 8), wait_close(bob_on_b, wait=REVALIDATE + 8)
+        )
+        assert [code for code, _ in closes] == [CloseCode.FORBIDDEN, CloseCode.FORBIDDEN]
+        worst = max(at for _, at in closes) - removed_at
+        print(f"\n[revoke] both sockets closed {worst:.2f}s after the lost removal")
+        assert worst < REVALIDATE + 3
+        pong = await erin_on_b.ping()
+        await asyncio.wait_for(pong, 2)  # erin, still a member, stays
+    for server in revalidating_servers:
+        # channels_redis logs its subscriber's lost connection at ERROR itself; nothing else may.
+        errors = [line for line in server_errors(server) if " ERROR " in line]
+        assert [line for line in errors if "channels_redis.pubsub" not in line] == []
+
+
 # A process that dies hard --------------------------------------------------------------------
 
 LEASE = 3.0  # CHAT_PRESENCE_LEASE_SECONDS for these two servers (default 15)
