@@ -418,7 +418,7 @@ async def test_the_first_broadcast_after_redis_returns_reaches_everyone(
         own_redis.start()
         client = own_redis.client()
         deadline = time.monotonic() + 10
-        while subscriptions(client) < subscribed and time.monotonic() < deadline:
+        while subscriptions(client) < subscribed and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # until both processes have subscribed again
         assert subscriptions(client) == subscribed
         await on_b.send(json.dumps({"type": "message.send", "body": "first", "client_id": "f1"}))
@@ -462,11 +462,12 @@ async def test_a_removal_made_while_redis_is_down_still_closes_every_socket(
         for ws in (bob_on_a, bob_on_b, erin_on_b):
             await next_frame(ws, "room.joined")
         own_redis.stop()
-        removed = httpx.delete(
-            f"{a.http}/api/rooms/outage/members/bob/",
-            headers={"Authorization": f"Bearer {seeded['alice']}"},
-            timeout=10,
-        )
+        async with httpx.AsyncClient() as api:
+            removed = await api.delete(
+                f"{a.http}/api/rooms/outage/members/bob/",
+                headers={"Authorization": f"Bearer {seeded['alice']}"},
+                timeout=10,
+            )
         assert removed.status_code == 204, removed.text
         removed_at = time.monotonic()
         own_redis.start()
