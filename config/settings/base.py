@@ -172,7 +172,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# PROXIES (README "Security model")
+# PROXIES (docs/security.md)
 # ------------------------------------------------------------------------------
 # How many proxies you run in front of the app. The client address is the N-th X-Forwarded-For
 # entry from the right (accounts.addresses.client_address); 0 ignores the header, so a client
@@ -184,7 +184,7 @@ if "TRUST_PROXY_HEADERS" in env:
         "of the app (1 for one nginx), or leave it unset (0) without a proxy."
     )
 
-# LOGIN LOCKOUT (django-axes, README "Security model")
+# LOGIN LOCKOUT (django-axes, docs/security.md)
 # ------------------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
 # One pair for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
@@ -202,7 +202,7 @@ AXES_CLIENT_IP_CALLABLE = "accounts.addresses.request_client_address"
 AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # failures only: no database write per successful login
 
-# METRICS (see README "Metrics")
+# METRICS (see docs/operations.md "Metrics")
 # ------------------------------------------------------------------------------
 # https://prometheus.github.io/client_python/
 # GET /metrics answers a staff session, or "Authorization: Bearer <METRICS_TOKEN>" (a scraper).
@@ -213,7 +213,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # ------------------------------------------------------------------------------
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # Redis pub/sub: one PUBLISH per group_send whatever the room size, and open sockets survive a
-# Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
+# Redis restart (docs/production.md has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
 # Named after the project (a generated project gets its own name here), so two projects on
@@ -246,14 +246,15 @@ if REDIS_URL:
         }
     }
 
-# CHAT RULES (see README "Settings")
+# CHAT RULES (see docs/settings.md)
 # ------------------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS = env.int("CHAT_MAX_BODY_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=64 * 1024)
 CHAT_HISTORY_PAGE_SIZE = env.int("CHAT_HISTORY_PAGE_SIZE", default=50)
-# Protocol 2 (README "Wire protocol"): a one-time ticket's lifetime; how long before a token
-# socket's credential ends it is told (auth.expiring); how many missed messages (and deletes) a
-# resuming socket is replayed before it is told to reload history instead (recovered: false).
+# Protocol 2 (docs/protocol.md "Wire protocol"): a one-time ticket's lifetime; how long before a
+# token socket's credential ends it is told (auth.expiring); how many missed messages (and
+# deletes) a resuming socket is replayed before it is told to reload history instead
+# (recovered: false).
 WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
 CHAT_AUTH_EXPIRY_WARNING_SECONDS = env.float("CHAT_AUTH_EXPIRY_WARNING_SECONDS", default=60.0)
 CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
@@ -345,7 +346,7 @@ LOGGING = {
 # Serve static files straight from the app/static folders when no collectstatic ran (dev, tests).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
-# ABUSE LIMITS (see README "Settings")
+# ABUSE LIMITS (see docs/settings.md)
 # ------------------------------------------------------------------------------
 # Frames per user (all their sockets, every process) per window; every frame counts, binary too.
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=10)
