@@ -187,19 +187,32 @@ if "TRUST_PROXY_HEADERS" in env:
 # LOGIN LOCKOUT (django-axes, docs/security.md)
 # ------------------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
-# One pair for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
-# failed passwords for one username, or from one client address, that username or address is
-# refused (429) for LOGIN_COOLOFF_SECONDS, the right password included. Attempts are rows in the
-# database, so every process sees the same count.
+# One rule for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
+# failed passwords for one username from one client address, that pair is refused (429) for
+# LOGIN_COOLOFF_SECONDS, the right password included; other names from that address and that
+# name from other addresses are not. An address on its own is refused only past
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS failures for any names (accounts/lockout.py). Attempts are rows
+# in the database, so every process sees the same count. The way out: manage.py axes_reset
+# (or axes_reset_username NAME, axes_reset_ip ADDRESS).
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
 LOGIN_COOLOFF_SECONDS = env.int("LOGIN_COOLOFF_SECONDS", default=15 * 60)
+if LOGIN_FAILURE_LIMIT_PER_ADDRESS < 2 * LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT_PER_ADDRESS must be well above LOGIN_FAILURE_LIMIT (at least twice "
+        "it), or a few users behind one address would lock each other out."
+    )
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per account, per address
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the pair, as axes documents it
+AXES_HANDLER = "accounts.lockout.LoginLockoutHandler"  # adds the per-address limit
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"  # the styled page, with Retry-After
 AXES_CLIENT_IP_CALLABLE = "accounts.addresses.request_client_address"
-# A success must not wipe the failures: with per-address counting an attacker holding any one
-# account would log into it between guesses to reset the count on someone else's.
-AXES_RESET_ON_SUCCESS = False
+# A refused attempt is not counted, so a lockout ends when the page said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success clears that pair's failures only: an attacker logging into an account of their own
+# clears nothing they counted against other names, and the address's sum keeps those.
+AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # failures only: no database write per successful login
 
 # METRICS (see docs/operations.md "Metrics")
