@@ -214,6 +214,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # clears nothing they counted against other names, and the address's sum keeps those.
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # failures only: no database write per successful login
+AXES_VERBOSE = False  # no startup banner; failures are still logged (names and addresses masked)
 
 # METRICS (see docs/operations.md "Metrics")
 # ------------------------------------------------------------------------------
@@ -338,6 +339,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives "django" a console handler of its own (DEBUG only) on
+        # top of ours through the root: every django.request line would print twice.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # uvicorn prints query strings (HTTP lines on uvicorn.access, WebSocket handshakes on
         # uvicorn.error); the filter strips token values from both, whatever handler they use.
         "uvicorn.access": {
