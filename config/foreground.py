@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the development server for ``make run``: print where it listens, then run it as the
 terminal's foreground job, so Ctrl-C reaches the server alone.
 
@@ -9,7 +8,7 @@ process group of its own and making that group the terminal's foreground (what a
 control does) sends the signal to daphne only; make then sees daphne's status, 0. Without a
 terminal (CI, a pipe) the command simply runs.
 
-Usage: ``python scripts/foreground.py --url http://127.0.0.1:8000/ -- daphne ...``.
+Usage: ``python -m config.foreground --url http://127.0.0.1:8000/ -- daphne ...``.
 Standard library only.
 """
 
