@@ -25,8 +25,9 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.deps
 	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/python manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/python manage.py seed_demo
-	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 1048576 \
-		config.asgi:application
+# config/foreground.py: Ctrl-C reaches daphne alone, which drains and exits 0, and so does make.
+	DJANGO_SETTINGS_MODULE=$(RUN_SETTINGS) $(BIN)/python -m config.foreground --url http://$(HOST):$(PORT)/ -- \
+		$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 1048576 config.asgi:application
 
 ## test: set up and run lint plus the whole test suite
 test: $(VENV)/.dev-deps

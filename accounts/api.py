@@ -21,6 +21,7 @@ from rest_framework_simplejwt.views import (
 
 from .addresses import request_client_address
 from .credentials import AuthMethod
+from .lockout import lockout_for
 from .tickets import Issuer, issue_ticket
 
 
@@ -47,16 +48,21 @@ class TokenObtainView(TokenObtainPairView):
     """Username and password for an access/refresh pair.
 
     The password check goes through ``django.contrib.auth.authenticate`` with the request, so
-    axes counts the failure and ``AxesStandaloneBackend`` refuses a locked-out account or
-    address before the password is even checked. axes marks the (DRF) request it saw; this view
-    turns that mark into 429 with ``Retry-After``, as the form and the admin answer.
+    axes counts the failure and ``AxesStandaloneBackend`` refuses a locked-out (username,
+    address) pair, or an address past its own limit, before the password is even checked. axes
+    marks the (DRF) request it saw; this view turns that mark into 429 ``locked_out`` with
+    ``Retry-After`` (the seconds until the lockout ends), as the form and the admin answer.
     """
 
     throttle_classes = [LoginRateThrottle]
 
     def handle_exception(self, exc: Exception):
         if getattr(self.request, "axes_locked_out", False):
-            exc = LoginLockedOut(wait=settings.LOGIN_COOLOFF_SECONDS)
+            data = self.request.data
+            username = data.get("username") if isinstance(data, dict) else None
+            lockout = lockout_for(self.request, username if isinstance(username, str) else None)
+            wait = lockout.seconds_left() if lockout else settings.LOGIN_COOLOFF_SECONDS
+            exc = LoginLockedOut(wait=wait)
         return super().handle_exception(exc)
 
 

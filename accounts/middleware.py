@@ -22,6 +22,7 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.functional import LazyObject, empty
 
@@ -275,6 +276,11 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+def _has_session_cookie(scope: dict) -> bool:
+    cookies = parse_cookie(_header(scope, b"cookie") or "")
+    return bool(cookies.get(settings.SESSION_COOKIE_NAME))
+
+
 def origin_allowed(origin: str, *, host: str | None, scheme: str = "ws") -> bool:
     """Same-origin (Origin's scheme matches the socket's, ``https`` for ``wss`` and ``http`` for
     ``ws``, its host:port equals the Host the socket was opened on, and that host is in
@@ -308,8 +314,10 @@ class WebSocketOriginValidator:
 
     Cross-site WebSocket hijacking rides on ambient cookies. A socket that carries a query token
     authenticates by that token alone (the session is ignored), so a CLI, mobile or server client,
-    which sends no ``Origin``, is admitted; channels' stock validator would lock it out. A
-    foreign or ``null`` Origin is refused either way, and so is a cookie socket without Origin.
+    which sends no ``Origin``, is admitted; channels' stock validator would lock it out. A socket
+    with no credential and no Origin is admitted too, so the consumer closes it 4001
+    ``not_authenticated`` as documented. A foreign or ``null`` Origin is refused either way, and
+    so is a session-cookie socket without Origin.
     """
 
     def __init__(self, application) -> None:
@@ -320,7 +328,11 @@ class WebSocketOriginValidator:
             raise ValueError("WebSocketOriginValidator only guards WebSocket connections")
         origin = _header(scope, b"origin")
         if origin is None:
-            allowed = query_token_values(scope) is not None
+            # No Origin: no browser page opened it. A token, ticket or bearer socket (CLI,
+            # mobile, server) goes on; so does one with no credential at all, to hear 4001
+            # not_authenticated from the consumer. Only a session cookie without Origin is
+            # refused: nothing vouches for where it came from.
+            allowed = query_token_values(scope) is not None or not _has_session_cookie(scope)
         else:
             allowed = origin_allowed(
                 origin, host=_header(scope, b"host"), scheme=scope.get("scheme") or "ws"

@@ -4,7 +4,7 @@ Password reset is not routed: this starter sends no email, and a reset form that
 (or mails through an unconfigured server) is an unthrottled oracle of which addresses have
 accounts. An admin sets a forgotten password (``manage.py changepassword`` or the admin). To
 offer self-service resets, configure ``EMAIL_*`` and route ``PasswordResetView`` behind a
-per-address throttle (README "Security model").
+per-address throttle (docs/security.md).
 """
 
 from django.contrib.auth import views as auth_views

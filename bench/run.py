@@ -111,7 +111,7 @@ SIZES = {
 }  # fmt: skip
 
 GOALS = [
-    # (key, goal as printed, comparison, threshold); issue #15's list, then correctness.
+    # (key, goal as printed, comparison, threshold): docs/performance.md "Goals", then correctness.
     ("hs_seq_jwt_ratio", "JWT handshakes/s, one at a time >= 0.85x tutorial", ">=", 0.85),
     ("hs_conc_jwt_ratio", "JWT handshakes/s, {concurrency} in flight >= 0.7x tutorial", ">=", 0.7),
     # A browser reports every failed handshake as 1006, so every failure class counts here.

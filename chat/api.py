@@ -65,8 +65,8 @@ def _api_error(error: services.ServiceError) -> Exception:
 class RoomListCreate(generics.ListCreateAPIView):
     """``GET`` the caller's rooms with their role; ``POST`` creates one owned by the caller.
 
-    A slug already in use answers 409 ``slug_unavailable``, whoever's room it is (README
-    "Security model")."""
+    A slug already in use answers 409 ``slug_unavailable``, whoever's room it is
+    (docs/security.md)."""
 
     serializer_class = RoomSerializer
     pagination_class = None

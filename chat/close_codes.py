@@ -1,6 +1,7 @@
 """Every WebSocket close code and error-frame code this server sends.
 
-README's tables are checked against these enums by the test suite; no bare numbers elsewhere.
+The tables in docs/codes.md are checked against these enums by the test suite; no bare numbers
+elsewhere.
 """
 
 from enum import IntEnum, StrEnum

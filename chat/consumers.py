@@ -24,7 +24,7 @@ from accounts.middleware import client_address, pending_check, query_params, set
 from accounts.tokens import TokenRejected, UserCheck, decode_access_token, user_for_access_token
 from config.server_shims import dispatch_to_handler
 
-from . import events, metrics, permissions, selectors, services
+from . import events, metrics, permissions, presence_feed, selectors, services
 from .close_codes import CloseCode, ErrorCode
 from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
 from .presence import LAYER_ERRORS
@@ -123,6 +123,7 @@ class RoomConsumer(GuardedConsumer):
     online: list[str] | None = None  # who was online at the join, until room.joined is out
     replay: selectors.Replay | None = None
     replayed_upto = 0  # message.new events up to this id were sent by the resume's replay
+    snapshot_version = 0  # presence changes up to this version are in room.joined's list
     _deadline_timer: asyncio.TimerHandle | None = None  # the warning, then the expiry
     deadline: datetime | None = None
     authority_changed_at = 0.0  # monotonic time of the last role event or refresh
@@ -386,7 +387,12 @@ class RoomConsumer(GuardedConsumer):
     async def message_deleted(self, event: dict) -> None:
         await self.send(text_data=event["text"])
 
-    presence_changed = message_deleted
+    async def presence_changed(self, event: dict) -> None:
+        # Changes room.joined's list already showed (this socket's own join, first of all) are
+        # not news: the frame goes without them, or not at all.
+        event = presence_feed.newer_than(event, self.snapshot_version)
+        if event is not None:
+            await self.send(text_data=event["text"])
 
     async def room_deleted(self, event: dict) -> None:
         self._log("revoke", code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
@@ -442,6 +448,9 @@ class RoomConsumer(GuardedConsumer):
         if change is None:
             return None
         if change.changed:
+            # The store took this version in the same step as the list: every change up to it
+            # is in the list.
+            self.snapshot_version = change.version
             self._announce_presence(online=True, version=change.version)
         return change.online
 

@@ -110,3 +110,21 @@ class PresenceOrder:
             left=[name for name in event["left"] if name in fresh],
             versions=fresh,
         )
+
+
+def newer_than(event: dict, version: int) -> dict | None:
+    """``event`` without the entries of version ``version`` or older, for a socket whose
+    ``room.joined`` list already reflected every change up to ``version``; None when nothing is
+    left. The common case (all newer) returns the event itself, its frame serialized once."""
+    versions = event.get("versions") or {}
+    if not version or all(v > version for v in versions.values()):
+        return event
+    fresh = {name: v for name, v in versions.items() if v > version}
+    if not fresh:
+        return None
+    return events.presence_changed(
+        room_id=event["room_id"],
+        joined=[name for name in event["joined"] if name in fresh],
+        left=[name for name in event["left"] if name in fresh],
+        versions=fresh,
+    )

@@ -4,8 +4,9 @@ Why: daphne serves Django as an ASGI app. A sync-only middleware makes Django ru
 thread and call the rest of the stack back on the event loop through ``AsyncToSync``. When the
 server stops (Ctrl-C, SIGTERM) with a request in flight, daphne cancels the request, the reactor
 and its event loop stop, and the coroutine that thread waits for never runs: the thread waits
-forever and the interpreter, which joins executor threads at exit, never exits (README
-"Stopping the server"). With an all-async stack a request never parks a thread on the loop.
+forever and the interpreter, which joins executor threads at exit, never exits
+(docs/operations.md "Stopping the server"). With an all-async stack a request never parks a
+thread on the loop.
 """
 
 from collections.abc import Awaitable, Callable

@@ -12,7 +12,7 @@ room group (half per "process") with a receive loop per channel, as a consumer h
 
 ``--sockets 2`` is this app's real shape: chat/fanout.py puts one channel per server process in a
 room group and fans out locally, so a room's group has as many members as processes.
-Results and the choice they led to: README "Going to production".
+Results and the choice they led to: docs/production.md.
 """
 
 import argparse

@@ -111,13 +111,13 @@ CHOICES = {
     "bench": Choice(
         "--no-bench",
         "Keep the benchmark harness (bench/, make bench, README Performance)?",
-        ("bench/", "tests/test_bench_smoke.py"),
+        ("bench/", "tests/test_bench_smoke.py", "docs/performance.md"),
         ("bench/", "make bench", "bench.run", "bench.profile", "py-spy", "test_bench_smoke"),
     ),
     "hostile": Choice(
         "--no-hostile",
         "Keep the hostile-input suite (tests/hostile/, markers hostile and soak)?",
-        ("tests/hostile/",),
+        ("tests/hostile/", "docs/hostile.md"),
         ("tests/hostile", "hostile:", "soak:", "-m soak", "hostile-summary"),
     ),
     "deploy": Choice(
@@ -247,7 +247,7 @@ def rename(project: Project, names: Names) -> None:
 def drop_template_only(project: Project) -> None:
     """The generator's own pieces: its tests, its marker, its README subsections."""
     project.drop_lines("pyproject.toml", '"starter: ')
-    project.drop_lines("README.md", "| `tests/starter/` |")
+    project.drop_lines("docs/testing.md", "| `tests/starter/` |")
     project.cut_region("README.md", "template")
     project.replace("README.md", "## Start your own project\n", "## Built from the template\n")
 
@@ -263,7 +263,7 @@ def drop_demo(project: Project) -> None:
     project.replace("Makefile", "migrate, seed the demo data and serve", "migrate and serve")
     project.drop_lines("config/settings/base.py", "seed_demo")
     project.drop_lines("config/settings/base.py", "DEMO_PASSWORD")
-    project.drop_lines("README.md", "| `DEMO_PASSWORD` |")
+    project.drop_lines("docs/settings.md", "| `DEMO_PASSWORD` |")
     project.replace("README.md", "migrate, demo data, daphne", "migrate, daphne")
     project.cut_region("README.md", "demo")
     project.reveal("README.md", "no-demo")
@@ -291,8 +291,8 @@ def drop_hostile(project: Project) -> None:
     project.drop_lines("pyproject.toml", '"hostile: ')
     project.drop_lines("pyproject.toml", '"soak: ')
     project.cut_region("README.md", "hostile")
-    project.drop_lines("README.md", "| `tests/hostile/` |")
-    project.drop_lines("README.md", "| `tests/hostile/test_chaos_wire.py` |")
+    project.drop_lines("docs/testing.md", "| `tests/hostile/` |")
+    project.drop_lines("docs/testing.md", "| `tests/hostile/test_chaos_wire.py` |")
     project.replace(
         "config/server_shims.py",
         "``tests/e2e`` and ``tests/hostile`` test them on the wire",
@@ -308,8 +308,8 @@ def drop_deploy(project: Project) -> None:
     project.replace(
         "requirements-dev.txt", "tests/e2e/test_tls.py, test_nginx.py:", "tests/e2e/test_tls.py:"
     )
-    project.cut_region("README.md", "deploy")
-    project.drop_lines("README.md", "| `tests/e2e/test_nginx.py` |")
+    project.cut_region("docs/production.md", "deploy")
+    project.drop_lines("docs/testing.md", "| `tests/e2e/test_nginx.py` |")
     project.sub(
         "README.md",
         r",\n  and the nginx sample's `log_format` leaves the query out\. Tests read the logs"
@@ -317,9 +317,9 @@ def drop_deploy(project: Project) -> None:
         ".\n  Tests read the logs of live daphne and uvicorn processes for",
     )
     project.drop_lines("README.md", "  - nginx for `tests/e2e/test_nginx.py`")
-    project.replace("README.md", "**At nginx** (above):", "**At your proxy**:")
+    project.replace("docs/production.md", "**At nginx** (above):", "**At your proxy**:")
     project.replace(
-        "README.md",
+        "docs/production.md",
         "Everything below is in `deploy/` and exercised",
         "Everything below is exercised",
     )
@@ -334,7 +334,7 @@ KEEP = {
     "demo": keep_demo,
     "bench": keep_region("bench"),
     "hostile": keep_region("hostile"),
-    "deploy": keep_region("deploy"),
+    "deploy": lambda project: project.unwrap_region("docs/production.md", "deploy"),
 }
 
 

@@ -174,7 +174,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# PROXIES (README "Security model")
+# PROXIES (docs/security.md)
 # ------------------------------------------------------------------------------
 # How many proxies you run in front of the app. The client address is the N-th X-Forwarded-For
 # entry from the right (accounts.addresses.client_address); 0 ignores the header, so a client
@@ -186,25 +186,39 @@ if "TRUST_PROXY_HEADERS" in env:
         "of the app (1 for one nginx), or leave it unset (0) without a proxy."
     )
 
-# LOGIN LOCKOUT (django-axes, README "Security model")
+# LOGIN LOCKOUT (django-axes, docs/security.md)
 # ------------------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
-# One pair for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
-# failed passwords for one username, or from one client address, that username or address is
-# refused (429) for LOGIN_COOLOFF_SECONDS, the right password included. Attempts are rows in the
-# database, so every process sees the same count.
+# One rule for every login door (HTML form, admin, API token endpoint): after LOGIN_FAILURE_LIMIT
+# failed passwords for one username from one client address, that pair is refused (429) for
+# LOGIN_COOLOFF_SECONDS, the right password included; other names from that address and that
+# name from other addresses are not. An address on its own is refused only past
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS failures for any names (accounts/lockout.py). Attempts are rows
+# in the database, so every process sees the same count. The way out: manage.py axes_reset
+# (or axes_reset_username NAME, axes_reset_ip ADDRESS).
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
 LOGIN_COOLOFF_SECONDS = env.int("LOGIN_COOLOFF_SECONDS", default=15 * 60)
+if LOGIN_FAILURE_LIMIT_PER_ADDRESS < 2 * LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT_PER_ADDRESS must be well above LOGIN_FAILURE_LIMIT (at least twice "
+        "it), or a few users behind one address would lock each other out."
+    )
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per account, per address
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the pair, as axes documents it
+AXES_HANDLER = "accounts.lockout.LoginLockoutHandler"  # adds the per-address limit
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"  # the styled page, with Retry-After
 AXES_CLIENT_IP_CALLABLE = "accounts.addresses.request_client_address"
-# A success must not wipe the failures: with per-address counting an attacker holding any one
-# account would log into it between guesses to reset the count on someone else's.
-AXES_RESET_ON_SUCCESS = False
+# A refused attempt is not counted, so a lockout ends when the page said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success clears that pair's failures only: an attacker logging into an account of their own
+# clears nothing they counted against other names, and the address's sum keeps those.
+AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # failures only: no database write per successful login
+AXES_VERBOSE = False  # no startup banner; failures are still logged (names and addresses masked)
 
-# METRICS (see README "Metrics")
+# METRICS (see docs/operations.md "Metrics")
 # ------------------------------------------------------------------------------
 # https://prometheus.github.io/client_python/
 # GET /metrics answers a staff session, or "Authorization: Bearer <METRICS_TOKEN>" (a scraper).
@@ -215,7 +229,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # ------------------------------------------------------------------------------
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # Redis pub/sub: one PUBLISH per group_send whatever the room size, and open sockets survive a
-# Redis restart (README "Going to production" has the measurement). Pub/sub channels ignore the
+# Redis restart (docs/production.md has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
 REDIS_URL = env("REDIS_URL", default="")
 # Every Redis client (layer, cache, presence, budgets): one retry on a dead pooled connection, no
@@ -256,14 +270,15 @@ if REDIS_URL:
         }
     }
 
-# CHAT RULES (see README "Settings")
+# CHAT RULES (see docs/settings.md)
 # ------------------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS = env.int("CHAT_MAX_BODY_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=64 * 1024)
 CHAT_HISTORY_PAGE_SIZE = env.int("CHAT_HISTORY_PAGE_SIZE", default=50)
-# Protocol 2 (README "Wire protocol"): a one-time ticket's lifetime; how long before a token
-# socket's credential ends it is told (auth.expiring); how many missed messages (and deletes) a
-# resuming socket is replayed before it is told to reload history instead (recovered: false).
+# Protocol 2 (docs/protocol.md "Wire protocol"): a one-time ticket's lifetime; how long before a
+# token socket's credential ends it is told (auth.expiring); how many missed messages (and
+# deletes) a resuming socket is replayed before it is told to reload history instead
+# (recovered: false).
 WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
 CHAT_AUTH_EXPIRY_WARNING_SECONDS = env.float("CHAT_AUTH_EXPIRY_WARNING_SECONDS", default=60.0)
 CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
@@ -334,6 +349,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives "django" a console handler of its own (DEBUG only) on
+        # top of ours through the root: every django.request line would print twice.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         # uvicorn prints query strings (HTTP lines on uvicorn.access, WebSocket handshakes on
         # uvicorn.error); the filter strips token values from both, whatever handler they use.
         "uvicorn.access": {
@@ -355,7 +373,7 @@ LOGGING = {
 # Serve static files straight from the app/static folders when no collectstatic ran (dev, tests).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
-# ABUSE LIMITS (see README "Settings")
+# ABUSE LIMITS (see docs/settings.md)
 # ------------------------------------------------------------------------------
 # Frames per user (all their sockets, every process) per window; every frame counts, binary too.
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=10)

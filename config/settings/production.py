@@ -1,6 +1,6 @@
 """Production: no defaults for secrets, hosts, database or Redis; missing ones fail at startup.
 
-See README "Going to production" for the example environment.
+See docs/production.md for the example environment.
 """
 
 from config.checks import refuse_weak_secret

@@ -4,7 +4,7 @@
 // send carries a client_id and is resent with it until acknowledged, so nothing typed is lost
 // or stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
 
-// Mirrors chat/close_codes.py (CloseCode); README "Close codes" says what each one asks of us.
+// Mirrors chat/close_codes.py (CloseCode); docs/codes.md says what each one asks of us.
 const CLOSE = {
   SERVICE_RESTART: 1012,
   UNAUTHENTICATED: 4001,
@@ -24,7 +24,8 @@ const FINAL_MESSAGES = {
 const RETRYABLE = new Set(["unavailable"]);
 const RESEND_DELAY_MS = 2000;
 const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30000;
+// A person is watching this page: never make them wait more than a few seconds for a retry.
+const BACKOFF_CAP_MS = 5000;
 const MAX_BACKFILL_PAGES = 20;
 
 const root = document.getElementById("room");
@@ -34,6 +35,10 @@ const state = document.getElementById("connection-state");
 const form = document.getElementById("send-form");
 const input = document.getElementById("message-input");
 const errorBox = document.getElementById("room-error");
+const retryButton = document.getElementById("retry-now");
+const pendingBox = document.getElementById("pending");
+const pendingList = document.getElementById("pending-list");
+const pendingNote = document.getElementById("pending-note");
 
 const me = root.dataset.username;
 const canDeleteOwn = root.dataset.canDeleteOwn === "true";
@@ -230,7 +235,7 @@ function resendPending() {
 }
 
 function reconnectDelay() {
-  // Exponential backoff capped at 30 s, with full jitter so a restarted server is not stampeded.
+  // Exponential backoff capped at 5 s, with full jitter so a restarted server is not stampeded.
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   attempt += 1;
   return Math.random() * ceiling;
@@ -243,6 +248,7 @@ function scheduleReconnect() {
     retryTimer = null;
     connect();
   }, delay);
+  retryButton.hidden = false;
 }
 
 function onFrame(event) {
@@ -255,10 +261,10 @@ function onFrame(event) {
   switch (data.type) {
     case "message.new":
       insertMessage(data);
-      if (data.client_id) pending.delete(data.client_id);
+      if (data.client_id) settlePending(data.client_id);
       break;
     case "message.ack":
-      pending.delete(data.client_id);
+      acknowledgePending(data.client_id, data.id);
       break;
     case "message.deleted":
       removeMessage(data.id);
@@ -277,6 +283,7 @@ function onFrame(event) {
       // Replayed frames follow; without a complete replay, ask the REST history instead.
       if (data.recovered !== true) backfill();
       sendPending();
+      showPending();
       break;
     case "presence":
       applyPresence(data.joined, data.left);
@@ -288,7 +295,7 @@ function onFrame(event) {
         if (RETRYABLE.has(data.code)) {
           window.setTimeout(resendPending, RESEND_DELAY_MS);
         } else {
-          pending.delete(data.client_id); // refused for good (too long, invisible, forbidden)
+          settlePending(data.client_id); // refused for good (too long, invisible, forbidden)
         }
       }
       showError(data.detail);
@@ -305,6 +312,7 @@ function onFrame(event) {
 function onClose(event) {
   socket = null;
   showOnline([]);
+  showPending();
   // Our own logout closes the socket (4001) while the logout POST is still in flight; following
   // it to the login form would race the POST's redirect and lose its "logged out" notice.
   if (leaving) return;
@@ -335,10 +343,81 @@ function onClose(event) {
 }
 
 function connect() {
+  retryButton.hidden = true;
   showState("Connecting…", "connecting");
   socket = new WebSocket(socketUrl());
   socket.addEventListener("message", onFrame);
   socket.addEventListener("close", onClose);
+}
+
+// Pending sends -------------------------------------------------------------------------
+// What was typed stays on the page, marked as waiting, until the server has stored it (its
+// message.new, or its ack once the stored message is shown), so nothing typed vanishes.
+
+function queueSend(body) {
+  const clientId = newClientId();
+  pending.set(clientId, body);
+  const item = document.createElement("li");
+  item.dataset.clientId = clientId;
+  const text = document.createElement("span");
+  text.className = "body";
+  text.textContent = body;
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = "waiting";
+  item.append(text, " ", mark);
+  pendingList.append(item);
+  showPending();
+  return clientId;
+}
+
+function pendingItem(clientId) {
+  return Array.from(pendingList.children).find((item) => item.dataset.clientId === clientId);
+}
+
+function settlePending(clientId) {
+  pending.delete(clientId);
+  pendingItem(clientId)?.remove();
+  showPending();
+}
+
+// The ack can come before the room's message.new: the item stays, marked as sent, until the
+// stored message is on the list, so the text never blinks out.
+function acknowledgePending(clientId, messageId) {
+  pending.delete(clientId);
+  const item = pendingItem(clientId);
+  if (item) item.dataset.messageId = String(messageId);
+  dropShownPending();
+}
+
+function dropShownPending() {
+  for (const item of Array.from(pendingList.children)) {
+    const id = item.dataset.messageId;
+    if (id && list.querySelector(`li[data-id="${Number(id)}"]`)) item.remove();
+  }
+  showPending();
+}
+
+function showPending() {
+  pendingBox.hidden = pendingList.children.length === 0;
+  const connected = socket !== null && socket.readyState === WebSocket.OPEN;
+  pendingNote.textContent = connected
+    ? "Sending…"
+    : "Not connected; these will be sent when the connection is back.";
+  pendingNote.dataset.state = connected ? "sending" : "offline";
+}
+
+new MutationObserver(dropShownPending).observe(list, { childList: true });
+
+// Reconnect now -------------------------------------------------------------------------
+// Waiting out the backoff is pointless once the network is back, the tab is looked at again,
+// or the person asks: try at once (a socket already open or connecting is left alone).
+
+function retryNow() {
+  if (stopped || retryTimer === null) return;
+  window.clearTimeout(retryTimer);
+  retryTimer = null;
+  connect();
 }
 
 // Page ----------------------------------------------------------------------------------
@@ -347,13 +426,10 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const body = input.value;
   if (!body.trim()) return;
-  const clientId = newClientId();
-  pending.set(clientId, body);
+  const clientId = queueSend(body);
   input.value = "";
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
-    showError("Not connected; your message will be sent when the connection is back.");
-    return;
-  }
+  // Not connected: it waits in the pending list and goes out after the next join.
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
   socket.send(JSON.stringify({ type: "message.send", body, client_id: clientId }));
   clearError();
 });
@@ -374,13 +450,12 @@ document.querySelector("form.logout")?.addEventListener("submit", () => {
   showState("Logging out…", "closed");
 });
 
-// Back online: skip the rest of the backoff wait.
-window.addEventListener("online", () => {
-  if (retryTimer !== null && !stopped) {
-    window.clearTimeout(retryTimer);
-    retryTimer = null;
-    connect();
-  }
+retryButton.addEventListener("click", retryNow);
+// Back online, or back to this tab: skip the rest of the backoff wait.
+window.addEventListener("online", retryNow);
+window.addEventListener("focus", retryNow);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") retryNow();
 });
 
 list.querySelectorAll("time").forEach(formatTime);

@@ -35,3 +35,18 @@ def test_login_logout_and_password_change_are_routed(client):
     client.force_login(UserFactory())
     assert client.get(reverse("password_change")).status_code == 200
     assert client.post(reverse("logout")).status_code == 302
+
+
+def test_the_admin_speaks_in_the_projects_name(client):
+    page = client.get("/admin/login/").content.decode()
+    assert "Secure chat administration" in page
+    assert "Django administration" not in page
+
+
+def test_favicon_ico_leads_to_the_sites_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(icon.streaming_content)

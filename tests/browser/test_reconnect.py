@@ -82,3 +82,115 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
     expect(bob.locator("#messages li .body")).to_have_text(
         ["before the outage", "missed one", "missed two", "after the outage"]
     )
+
+
+BACKOFF_CAP_S = 5  # static/chat/room.js BACKOFF_CAP_MS: the longest a page waits to retry
+
+
+class Network:
+    """The room socket behind a switch: while down, every try is refused with 1013."""
+
+    def __init__(self, page) -> None:
+        self.down = False
+        self.attempts: list[float] = []
+        self.live: list = []
+        page.route_web_socket(re.compile(r"/ws/rooms/lobby/(\?.*)?$"), self._route)
+
+    def _route(self, page_side) -> None:
+        self.attempts.append(time.monotonic())
+        if self.down:
+            page_side.close(code=TRY_AGAIN_LATER)
+        else:
+            self.live.append((page_side, page_side.connect_to_server()))
+
+    def cut(self) -> None:
+        self.down = True
+        page_side, server_side = self.live[-1]
+        server_side.close()
+        page_side.close(code=1001)
+
+    def wait_for_attempts(self, page, count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(self.attempts) < count:
+            assert time.monotonic() < deadline, self.attempts
+            page.wait_for_timeout(25)  # lets Playwright deliver the route callbacks
+
+
+@pytest.fixture
+def bob_behind_a_switch(new_page, lobby):
+    """Bob's room page, its socket behind a ``Network``; his waits are made predictable: the
+    first four tries almost at once, every later one at its full ceiling."""
+    bob = new_page().page
+    bob.add_init_script("let calls = 0; Math.random = () => (calls++ < 4 ? 0.001 : 0.999);")
+    network = Network(bob)
+    log_in(bob, "bob")
+    open_room(bob)
+    return bob, network
+
+
+def test_the_backoff_of_a_page_is_capped_at_a_few_seconds_and_retry_now_skips_it(
+    bob_behind_a_switch,
+):
+    bob, network = bob_behind_a_switch
+    network.cut()
+    network.wait_for_attempts(bob, 1 + 4)  # the first connection, then four quick refusals
+    # The fifth wait would be 8 s uncapped (0.5 s * 2**4).
+    state = bob.locator("#connection-state")
+    expect(state).to_have_text(f"Connection lost, retrying in {BACKOFF_CAP_S} s…")
+    retry = bob.get_by_role("button", name="Retry now")
+    expect(retry).to_be_visible()
+    network.down = False
+    clicked = time.monotonic()
+    retry.click()
+    expect(state).to_have_text("Connected")
+    assert network.attempts[-1] - clicked < 1.5, "Retry now waited for the backoff"
+    expect(retry).to_be_hidden()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "window.dispatchEvent(new Event('online'))",
+        "window.dispatchEvent(new Event('focus'))",
+        "document.dispatchEvent(new Event('visibilitychange'))",
+    ],
+    ids=["online", "focus", "visible"],
+)
+def test_back_online_or_back_to_the_tab_reconnects_at_once(bob_behind_a_switch, event):
+    bob, network = bob_behind_a_switch
+    network.cut()
+    network.wait_for_attempts(bob, 1 + 4)
+    expect(bob.locator("#connection-state")).to_contain_text("retrying in")
+    network.down = False
+    fired = time.monotonic()
+    bob.evaluate(event)
+    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    assert network.attempts[-1] - fired < 1.5, f"{event} waited for the backoff"
+
+
+def test_a_message_typed_while_offline_shows_as_pending_and_the_notice_goes_once_sent(
+    bob_behind_a_switch, logged_in
+):
+    alice = logged_in("alice").page
+    bob, network = bob_behind_a_switch
+    network.cut()
+    expect(bob.locator("#connection-state")).to_contain_text("retrying in")
+    box = bob.get_by_role("textbox", name="Message")
+    box.fill("typed in the tunnel")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    waiting = bob.get_by_role("list", name="Messages waiting to be sent")
+    expect(waiting.locator("li .body")).to_have_text(["typed in the tunnel"])
+    notice = bob.locator("#pending-note")
+    expect(notice).to_have_text("Not connected; these will be sent when the connection is back.")
+
+    network.down = False
+    bob.get_by_role("button", name="Retry now").click()
+    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    expect(bob.locator("#messages li .body").last).to_have_text("typed in the tunnel")
+    expect(alice.locator("#messages li .body").last).to_have_text("typed in the tunnel")
+    # Sent: no pending item, no notice, no stale error beside "Connected".
+    expect(bob.locator("#pending")).to_be_hidden()
+    expect(notice).to_be_hidden()
+    expect(bob.locator("#room-error")).to_be_hidden()
+    expect(bob.locator("#messages li .body", has_text="typed in the tunnel")).to_have_count(1)

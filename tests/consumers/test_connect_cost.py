@@ -1,7 +1,7 @@
-"""What a connect costs (issue #15): a token socket reads its user row together with the room
-and the role, one query in one thread hop; a cookie socket whose session is cached makes two of
-each. The row checks stay what they were: an inactive, deleted or password-changed user is 4001
-with its class, and the audit line is the one the middleware's own read used to give."""
+"""What a connect costs: a token socket reads its user row together with the room and the role,
+one query in one thread hop; a cookie socket whose session is cached makes two of each. The row
+checks are simplejwt's: an inactive, deleted or password-changed user is 4001 with its class, and
+the audit line names the user the credential named."""
 
 import logging
 

@@ -1,4 +1,4 @@
-"""Issue "room rules on the wire": roles per message, deletes, presence, abuse limits, faults."""
+"""Room rules on the wire: roles per message, deletes, presence, abuse limits, faults."""
 
 import asyncio
 
@@ -114,20 +114,35 @@ async def test_join_frame_lists_role_and_who_is_online(make_client, room_with_ro
         "role": "owner",
         "online": ["alice"],
     }
-    # Her own arrival, as everyone sees it: what changed, not the whole list.
-    assert await alice.receive(skip=()) == {"type": "presence", "joined": ["alice"], "left": []}
     dave = await make_client("lobby", users["dave"])
     joined = await dave.join()
     assert joined["role"] == "reader"
     assert joined["online"] == ["alice", "dave"]
+    # Others hear what changed, not the whole list.
     assert await alice.receive(skip=()) == {"type": "presence", "joined": ["dave"], "left": []}
+
+
+async def test_a_joining_socket_hears_no_presence_frame_about_its_own_arrival(
+    make_client, room_with_roles
+):
+    """room.joined already listed the joiner; a presence frame saying so again is noise."""
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    assert (await alice.join())["online"] == ["alice"]
+    assert await alice.nothing_received(skip=())
+    dave = await make_client("lobby", users["dave"])
+    assert (await dave.join())["online"] == ["alice", "dave"]
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": ["dave"], "left": []}
+    assert await dave.nothing_received(skip=())
+    # A change after the join still reaches the newcomer.
+    await alice.disconnect()
+    assert await dave.receive(skip=()) == {"type": "presence", "joined": [], "left": ["alice"]}
 
 
 async def test_user_with_two_tabs_is_online_once(make_client, room_with_roles):
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     await alice.join()
-    assert (await alice.receive(skip=()))["joined"] == ["alice"]
     bob_tab1 = await make_client("lobby", users["bob"])
     bob_tab2 = await make_client("lobby", users["bob"])
     await bob_tab1.join()
@@ -149,7 +164,6 @@ async def test_changes_within_one_window_arrive_as_one_frame(
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     await alice.join()
-    assert (await alice.receive(skip=()))["joined"] == ["alice"]
     bob, dave = await make_client("lobby", users["bob"]), await make_client("lobby", users["dave"])
     await bob.join()
     await dave.join()

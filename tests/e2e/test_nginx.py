@@ -149,7 +149,7 @@ async def test_websocket_through_nginx_to_two_daphnes_logs_no_token(nginx_front,
         assert token not in logged
         assert token.split(".")[2] not in logged
     # The error log prints whole request lines, query included, whenever it has something to
-    # say about a request (README "Going to production"); on the happy path it has nothing.
+    # say about a request (docs/production.md); on the happy path it has nothing.
     assert "token" not in (logs / "error.log").read_text()
 
 
@@ -158,9 +158,10 @@ ROLLING_CLIENTS = int(os.environ.get("ROLLING_CLIENTS", "100"))
 
 @pytest.mark.timeout(300)
 async def test_rolling_restart_loses_nothing(nginx_front):
-    """README "Rolling restart": 100 clients chat through nginx while each daphne is restarted
-    in turn. Every client is back within seconds of its server's restart, and every client's
-    transcript equals the database: nothing lost, nothing shown twice, each send stored once."""
+    """docs/production.md "Deploys and crashes": 100 clients chat through nginx while each daphne
+    is restarted in turn. Every client is back within seconds of its server's restart, and every
+    client's transcript equals the database: nothing lost, nothing shown twice, each send stored
+    once."""
     url, cert, logs, servers, restart = nginx_front
     users = await sync_to_async(crowd_in_lobby)(ROLLING_CLIENTS, "roll")
     trusted = ssl.create_default_context(cafile=str(cert))
@@ -211,8 +212,8 @@ async def test_rolling_restart_loses_nothing(nginx_front):
         f"max {max(outages):.2f} s"
     )
     assert len(outages) >= ROLLING_CLIENTS  # every client lived through at least one restart
-    # Seconds on an idle machine (README); the bound only catches the minute-long outages of a
-    # balancer that benches a restarting upstream (what max_fails=0 prevents).
+    # Seconds on an idle machine (docs/production.md); the bound only catches the minute-long
+    # outages of a balancer that benches a restarting upstream (what max_fails=0 prevents).
     assert max(outages) < 30
     for chatter in chatters:
         assert len(chatter.transcript) == len(set(chatter.transcript))

@@ -84,7 +84,7 @@ async def stop_and_time(server: LiveServer, sig: signal.Signals) -> float:
 
 
 def report(name: str, times: list[float]) -> None:
-    print(  # shown with -s; the README quotes these numbers
+    print(  # shown with -s; docs/operations.md quotes these numbers
         f"\n{name}: {len(times)} runs, time to exit median {statistics.median(times):.3f}s "
         f"max {max(times):.3f}s"
     )

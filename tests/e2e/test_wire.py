@@ -61,6 +61,30 @@ async def test_no_cookie_closes_4001(live_daphne, lobby_users):
     assert code == CloseCode.UNAUTHENTICATED
 
 
+async def test_no_credential_and_no_origin_closes_4001_not_authenticated(live_daphne, lobby_users):
+    """A bare client (no cookie, no token, no Origin) is told what the code table says, not a
+    bare HTTP 403."""
+    async with connect(f"{live_daphne.ws}/ws/rooms/lobby/", compression=None) as ws:
+        frame = await next_frame(ws, "error")
+        assert frame == {"type": "error", "code": "auth_failed", "detail": "not_authenticated"}
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    assert closed.value.rcvd.code == CloseCode.UNAUTHENTICATED
+
+
+async def test_a_session_cookie_without_origin_is_still_refused_at_the_handshake(
+    live_daphne, lobby_users
+):
+    headers = session_headers(live_daphne, "bob")
+    headers.pop("Origin")
+    url = f"{live_daphne.ws}/ws/rooms/lobby/"
+    assert await handshake_status(url, additional_headers=headers) == 403
+    # An empty or unrelated cookie is no credential: 4001 like no cookie at all.
+    assert await close_code_of(url, additional_headers={"Cookie": "theme=dark"}) == (
+        CloseCode.UNAUTHENTICATED
+    )
+
+
 async def test_non_member_closes_4004_like_a_missing_room(live_daphne, lobby_users):
     headers = session_headers(live_daphne, "carol")
     assert await close_code_of(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers) == (

@@ -68,7 +68,7 @@ def count_crashes(log_text: str, expected_errors: int = 0) -> int:
 
 @pytest.fixture(scope="session")
 def hostile_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
-    """daphne exactly as README's production command runs it (1 MiB hard cap, default pings)."""
+    """daphne exactly as docs/production.md's command runs it (1 MiB hard cap, default pings)."""
     server = start_daphne(tmp_path_factory.mktemp("hostile-daphne"))
     yield server
     LEDGER.crashes += server.process.poll() is not None  # died during the session

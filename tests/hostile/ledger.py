@@ -1,6 +1,6 @@
 """What the hostile suite measured, written to ``test-artifacts/hostile-summary.json``.
 
-Every figure in README's "Security and reliability" section comes from here: nothing is typed in
+Every figure in docs/hostile.md comes from here: nothing is typed in
 by hand. Tests record each hostile input they send (``case``), and the accounting in
 ``conftest.Accounting`` adds what it found after each wire test (lost messages, crashes, leaked
 tokens). A figure that is not zero also fails the test that found it.

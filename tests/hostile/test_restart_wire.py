@@ -45,7 +45,7 @@ def crowd_rooms(transactional_db):
 async def speak(server, room: str, token: str, bodies: list[str], sent: list[str]) -> None:
     """One speaker per room with its own retries: a body counts as sent once its broadcast came
     back. A send cut by the restart is resent, and the protocol has no client message id, so a
-    send that was stored just before the cut is stored twice (counted, see README)."""
+    send that was stored just before the cut is stored twice (counted, see docs/hostile.md)."""
     for body in bodies:
         for _ in range(40):  # bounded retries across the restart
             try:

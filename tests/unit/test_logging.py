@@ -129,3 +129,27 @@ def test_filter_catches_encoded_names():
     )
     RedactTokensFilter().filter(record)
     assert record.getMessage() == "/ws/?%74oken=[redacted]"
+
+
+@pytest.mark.parametrize("settings_module", ["config.settings.local", "config.settings.test"])
+def test_a_django_request_warning_is_printed_once(settings_module, tmp_path):
+    """Django's default logging gives the "django" logger a console handler of its own (under
+    DEBUG) besides the root's: each 404 or 401 line came out twice under ``make run``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('Not Found: /probe-once')"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "DJANGO_DEBUG": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("Not Found: /probe-once") == 1, output
+    assert "AXES: BEGIN" not in output

@@ -83,3 +83,21 @@ def test_rooms_beyond_the_limit_are_forgotten_least_recent_first():
     for room_id in (1, 2, 1, 3):
         order.admit({**event(joined=["a"], a=room_id), "room_id": room_id})
     assert list(order.rooms) == [1, 3]
+
+
+def test_newer_than_drops_what_the_join_snapshot_already_showed():
+    from chat import events
+    from chat.presence_feed import newer_than
+
+    event = events.presence_changed(
+        room_id=1,
+        joined=["alice", "dave"],
+        left=["bob"],
+        versions={"alice": 7, "dave": 9, "bob": 6},
+    )
+    assert newer_than(event, 0) is event
+    assert newer_than(event, 5) is event  # all newer: the frame as serialized at the source
+    kept = newer_than(event, 7)
+    assert (kept["joined"], kept["left"], kept["versions"]) == (["dave"], [], {"dave": 9})
+    assert json.loads(kept["text"]) == {"type": "presence", "joined": ["dave"], "left": []}
+    assert newer_than(event, 9) is None

@@ -74,3 +74,9 @@ class Command(BaseCommand):
                 f"Passwords reset: {', '.join(reset) or 'none'}."
             )
         )
+        # Demo only (DEBUG is on, checked above): what a newcomer needs to log in.
+        known = "" if created or reset else " (unless changed since: --reset-passwords sets it)"
+        self.stdout.write(
+            f"Log in as {', '.join(DEMO_USERS)} with password {password}{known}; "
+            f"{', '.join(DEMO_STAFF)} may also use /admin/."
+        )
