@@ -22,7 +22,12 @@ def test_a_redis_url_in_the_developers_shell_is_never_touched(tmp_path):
         client = theirs.client(db=5)
         client.set("their:key", "their value")
         connections_before = client.info("stats")["total_connections_received"]
-        env = {**os.environ, "REDIS_URL": theirs.url(db=5), "CI": ""}
+        env = {
+            **os.environ,
+            "REDIS_URL": theirs.url(db=5),
+            "CI": "",
+            "TEST_SQLITE_PATH": str(tmp_path / "inner-run.sqlite3"),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              "tests/unit/test_permissions.py", "tests/api/test_auth_api.py"],
