@@ -127,32 +127,36 @@ class RoomConsumer(GuardedConsumer):
     _deadline_timer: asyncio.TimerHandle | None = None  # the warning, then the expiry
     deadline: datetime | None = None
     authority_changed_at = 0.0  # monotonic time of the last role event or refresh
+    reserved = False  # holds one of the process's connecting places
+    subscribed = False  # the join's layer and presence steps ran (some or all)
+    present = False  # the presence store counts this socket (its slot and the room's list)
 
     # Lifecycle -------------------------------------------------------------------------------
 
     async def connect(self) -> None:
         self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
         self.access: selectors.ConnectAccess | None = None
-        check = pending_check(self.scope)
-        if check is not None:
-            # A token or ticket socket: its user row (exists, active, token not revoked) is read
-            # with the room and the role, one query in one thread hop. First, so every step
-            # below sees the user (or the failure) just as when the middleware read it.
-            self.access = await database_sync_to_async(selectors.connect_access)(
-                slug=self.slug, user_id=check.value, user_field=check.field
-            )
-            settle_user(self.scope, self.access.user)
         self.credential: Credential = self.scope["credential"]
-        self.user = self.scope["user"]
+        self.user = None  # known once the user row is read
         try:
-            self._check_capacity()
+            self._reserve_capacity()
+            await self._read_user()
             await self._check_credential()
             await self._authorize()
             await self._join()
             await self._read_replay()
         except Refused as refusal:
+            self._release_capacity()
             await self._refuse(refusal)
             return
+        except BaseException:
+            # Cancelled (the client left and daphne gave up on a connect stuck on the database)
+            # or a bug: nothing this connect claimed may outlive it.
+            self._release_capacity()
+            if self.subscribed:
+                await asyncio.shield(self._abandon_join())
+            raise
+        self._release_capacity()
         await self._go_live()
 
     async def disconnect(self, code: int) -> None:
@@ -172,11 +176,34 @@ class RoomConsumer(GuardedConsumer):
 
     # Connect steps: each returns, or raises Refused. -----------------------------------------
 
-    def _check_capacity(self) -> None:
-        if runtime().open_sockets >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
+    async def _read_user(self) -> None:
+        check = pending_check(self.scope)
+        if check is not None:
+            # A token or ticket socket: its user row (exists, active, token not revoked) is read
+            # with the room and the role, one query in one thread hop. First, so every step
+            # below sees the user (or the failure) just as when the middleware read it.
+            self.access = await database_sync_to_async(selectors.connect_access)(
+                slug=self.slug, user_id=check.value, user_field=check.field
+            )
+            settle_user(self.scope, self.access.user)
+        self.credential = self.scope["credential"]
+        self.user = self.scope["user"]
+
+    def _reserve_capacity(self) -> None:
+        """Counted from the first step, not at go-live: concurrent handshakes on a cold process
+        cannot overshoot ``CHAT_MAX_SOCKETS_PER_PROCESS`` while each waits on the database."""
+        state = runtime()
+        if state.open_sockets + state.connecting >= settings.CHAT_MAX_SOCKETS_PER_PROCESS:
             raise Refused(
                 CloseCode.TRY_AGAIN_LATER, "server_full", limit=RateLimitKind.PROCESS_SOCKETS
             )
+        state.connecting += 1
+        self.reserved = True
+
+    def _release_capacity(self) -> None:
+        if self.reserved:
+            self.reserved = False
+            runtime().connecting -= 1
 
     async def _check_credential(self) -> None:
         failure = self.credential.failure
@@ -435,6 +462,7 @@ class RoomConsumer(GuardedConsumer):
         with Redis); room events arriving meanwhile are held. Returns the online list, or None
         when the user already holds ``CHAT_MAX_SOCKETS_PER_USER`` sockets."""
         self.held_events = []
+        self.subscribed = True
         self.groups = [events.user_group(self.user.pk)]
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         await runtime().fanout.join(self.room_id, self)
@@ -447,6 +475,7 @@ class RoomConsumer(GuardedConsumer):
         )
         if change is None:
             return None
+        self.present = True
         if change.changed:
             # The store took this version in the same step as the list: every change up to it
             # is in the list.
@@ -482,6 +511,20 @@ class RoomConsumer(GuardedConsumer):
                     await undo
             except LAYER_ERRORS:
                 pass
+
+    async def _abandon_join(self) -> None:
+        """A connect that ended after its join: leave as a closing socket leaves (presence,
+        slot, fan-out, user group), so neither the user's cap nor the room's list keeps it."""
+        self.held_events = None
+        if not self.present:
+            await self._undo_partial_join()
+        try:
+            async with asyncio.timeout(settings.CHAT_LAYER_TIMEOUT):
+                if self.present:
+                    await self._leave()
+                await self.channel_layer.group_discard(self.groups[0], self.channel_name)
+        except LAYER_ERRORS as error:
+            logger.warning("abandoned connect not fully undone: %s", type(error).__name__)
 
     def _announce_presence(self, *, online: bool, version: int) -> asyncio.Future:
         """Batched per room (``chat.presence_feed``); done when the frame is sent."""
@@ -564,11 +607,21 @@ class RoomConsumer(GuardedConsumer):
     async def _send_error(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
         await self.send(text_data=error_frame(code, detail, client_id))
 
+    def _user_id_for_log(self):
+        """The user, also for a refusal before the row was read (a full server): a token's
+        verified claim, or the session's user."""
+        if self.user is not None:
+            return getattr(self.user, "pk", None)
+        check = pending_check(self.scope)
+        if check is not None:
+            return int(check.value) if str(check.value).isdigit() else check.value
+        return getattr(self.scope.get("user"), "pk", None)
+
     def _log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
         """One structured audit line; never a token or a message body."""
         fields = {
             "event": event,
-            "user_id": getattr(self.user, "pk", None),
+            "user_id": self._user_id_for_log(),
             "room": self.slug,
             "auth": self.credential.method.value,
             "code": int(code) if code is not None else None,

@@ -1,7 +1,12 @@
-"""Per-connection message rate limiting: a token bucket, pure and clock-injectable."""
+"""Budgets: a token bucket, pure and clock-injectable; per key in memory or in Redis."""
 
+import logging
 import time
 from collections.abc import Callable
+
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("chat.ratelimit")
 
 
 class TokenBucket:
@@ -102,15 +107,31 @@ return allowed
 
 
 class RedisBudget:
-    """The same token bucket per key, shared by every server process (one script call)."""
+    """The same token bucket per key, shared by every server process (one script call).
+
+    While Redis cannot answer (down, stalled past ``REDIS_TIMEOUT_SECONDS``) this process
+    meters alone with a ``MemoryBudget`` of the same size: a flood is still stopped, and a
+    client's frame is never answered 1011 for Redis' trouble.
+    """
 
     def __init__(self, client, *, prefix: str, capacity: int, per_seconds: float) -> None:
         self.client, self.prefix = client, prefix
         self.capacity, self.rate = capacity, capacity / per_seconds
         self.script = client.register_script(_TAKE_SCRIPT)
+        self.fallback = MemoryBudget(capacity, per_seconds)
+        self.degraded = False
 
     async def allow(self, key: str) -> bool:
-        allowed = await self.script(
-            keys=[f"{self.prefix}:{key}"], args=[self.capacity, repr(self.rate)]
-        )
+        try:
+            allowed = await self.script(
+                keys=[f"{self.prefix}:{key}"], args=[self.capacity, repr(self.rate)]
+            )
+        except (RedisError, OSError, TimeoutError) as error:
+            if not self.degraded:
+                logger.warning(
+                    "budget %s metered per process: %s", self.prefix, type(error).__name__
+                )
+                self.degraded = True
+            return await self.fallback.allow(key)
+        self.degraded = False
         return bool(int(allowed))

@@ -31,6 +31,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self.open_sockets = 0
+        self.connecting = 0  # handshakes between the capacity check and go-live
         self.presence_order = PresenceOrder()
         self.fanout = RoomFanout(admit=self.presence_order.admit)
         self.presence_batcher = PresenceBatcher(
