@@ -172,6 +172,12 @@ class RoomConsumer(GuardedConsumer):
         except LAYER_ERRORS as error:
             logger.warning("presence not updated at close: %s", type(error).__name__)
             metrics.record_channel_layer_error(LayerOperation.LEAVE)
+            runtime().presence.depart_later(
+                room_id=self.room_id,
+                username=self.user.get_username(),
+                user_id=self.user.pk,
+                channel=self.channel_name,
+            )
         # channels' websocket_disconnect discards self.groups after this returns.
 
     # Connect steps: each returns, or raises Refused. -----------------------------------------
@@ -484,7 +490,10 @@ class RoomConsumer(GuardedConsumer):
         return change.online
 
     async def _leave(self) -> None:
-        await runtime().fanout.leave(self.room_id, self)
+        try:
+            await runtime().fanout.leave(self.room_id, self)
+        except LAYER_ERRORS as error:  # it left this process's room all the same
+            logger.warning("room group not left: %s", type(error).__name__)
         change = await runtime().presence.disconnect(
             room_id=self.room_id,
             username=self.user.get_username(),

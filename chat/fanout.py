@@ -58,13 +58,19 @@ class RoomFanout:
                 self.receiver = asyncio.get_running_loop().create_task(self._receive_forever())
 
     async def leave(self, room_id: int, socket: RoomSocket) -> None:
-        """Remove a socket; the last one of a room unsubscribes the process (no stale members)."""
+        """Remove a socket; the last one of a room unsubscribes the process (no stale members).
+
+        The socket leaves the room's set at once, before any wait on the lock or the layer: a
+        socket that closed is never delivered to, re-checked or written back as online, even
+        while the layer is stalled."""
+        sockets = self.rooms.get(room_id)
+        if sockets is None:
+            return
+        sockets.discard(socket)
+        if sockets:
+            return
         async with self.lock:
-            sockets = self.rooms.get(room_id)
-            if sockets is None:
-                return
-            sockets.discard(socket)
-            if not sockets:
+            if self.rooms.get(room_id) is sockets and not sockets:
                 del self.rooms[room_id]
                 await self.layer.group_discard(room_group(room_id), self.channel)
 

@@ -99,6 +99,9 @@ class MemoryPresence:
         """Undo a claim after a connect that failed half-way (idempotent)."""
         self._release(user_id, channel)
 
+    def depart_later(self, **socket) -> None:
+        """Never needed here: this store cannot fail (the interface ``RedisPresence`` has)."""
+
     def _release(self, user_id: int, channel: str) -> None:
         sockets = self.user_sockets[user_id]
         sockets.discard(channel)
@@ -149,11 +152,12 @@ end
 # ttl, channel, user id, most sockets per user (connect only).
 _RELEASE_SOCKET = """
 local function release_socket()
-  redis.call('HDEL', KEYS[4], ARGV[5])
+  local held = redis.call('HDEL', KEYS[4], ARGV[5])
   for _, process in ipairs(redis.call('HVALS', KEYS[4])) do
-    if process == ARGV[1] then return end
+    if process == ARGV[1] then return held end
   end
   redis.call('SREM', KEYS[5], ARGV[6])
+  return held
 end
 """
 
@@ -189,8 +193,14 @@ _DISCONNECT = (
     _PRELUDE
     + _RELEASE_SOCKET
     + """
-release_socket()
+-- Idempotent: a socket no longer registered (a departure retried after a timeout that did run
+-- here, or entries lost with a Redis restart) changes nothing.
+local held = release_socket()
 local field = ARGV[1] .. ARGV[2]
+if held == 0 then
+  local _, unchanged = tally(KEYS[1], ARGV[1])
+  return {0, unchanged}
+end
 if redis.call('HINCRBY', KEYS[1], field, -1) <= 0 then redis.call('HDEL', KEYS[1], field) end
 local counts, names, own_fields = tally(KEYS[1], ARGV[1])
 if own_fields == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
@@ -287,6 +297,7 @@ class RedisPresence:
         self.process = uuid.uuid4().hex  # 32 characters: the room-field prefix
         self.leases_key = f"{prefix}:procs"
         self.keeper: asyncio.Task | None = None
+        self.departures: list[dict] = []  # closed sockets whose disconnect is still owed
         self.scripts = {
             name: client.register_script(source)
             for name, source in {
@@ -324,6 +335,19 @@ class RedisPresence:
     async def release_socket(self, *, user_id: int, channel: str) -> None:
         """Undo a claim after a connect that failed half-way (idempotent)."""
         await self._socket_script("release", 0, "", user_id, channel)
+
+    def depart_later(self, **socket) -> None:
+        """A closing socket's ``disconnect`` failed (Redis down or stalled): retried after the
+        next lease renewal that works, so the user is neither left online nor holding a slot."""
+        self.departures.append(socket)
+
+    async def _retry_departures(self) -> None:
+        while self.departures:
+            socket = self.departures[0]
+            change = await self.disconnect(**socket)
+            self.departures.pop(0)
+            if change.changed:
+                await self.announce(socket["room_id"], [socket["username"]], False, change.version)
 
     def _socket_script(self, name: str, room_id, username, user_id, channel, max_sockets=0):
         keys = [
@@ -370,6 +394,7 @@ class RedisPresence:
             try:
                 await self.renew()
                 await self.reap()
+                await self._retry_departures()
             except LAYER_ERRORS as error:
                 logger.warning("presence lease not renewed: %s", type(error).__name__)
 

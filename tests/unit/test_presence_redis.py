@@ -160,3 +160,35 @@ async def test_a_refused_connect_writes_nothing(client, make_process):
     assert await connection.hlen(f"{prefix}:room:1") == 0
     assert await connection.hlen(f"{prefix}:user:2") == 0
     assert not await connection.exists(f"{prefix}:proc:{process.store.process}:users")
+
+
+async def test_a_departure_retried_after_it_ran_changes_nothing(client, make_process):
+    """A disconnect whose answer was lost (a stall) may run twice: the second run must not take
+    bob's other socket offline nor free its slot."""
+    store = make_process().store
+
+    async def connect(channel: str):
+        return await store.connect(
+            room_id=1, username="bob", user_id=2, channel=channel, max_sockets=2
+        )
+
+    assert await connect("tab-1") is not None
+    assert await connect("tab-2") is not None
+    for _ in range(2):
+        change = await store.disconnect(room_id=1, username="bob", user_id=2, channel="tab-1")
+    assert (change.changed, change.online) == (False, ["bob"])
+    assert await connect("tab-3") is not None  # tab-1's slot is free, tab-2's is not
+    assert await connect("tab-4") is None
+
+
+async def test_a_departure_that_failed_is_made_at_the_next_renewal(client, make_process):
+    """Redis could not answer the close: bob would stay online and hold his slot for ever."""
+    process = make_process()
+    await process.connect(room_id=1, username="alice", user_id=1)
+    await process.connect(room_id=1, username="bob", user_id=2, most=1)
+    gone = process.sockets.pop()  # the socket closed; its disconnect never reached Redis
+    process.store.depart_later(room_id=1, username="bob", user_id=2, channel=gone.channel)
+    await asyncio.sleep(LEASE / 3 + 0.3)  # the keeper's next round
+    assert process.announced[-1] == (1, ["bob"], False)
+    assert process.store.departures == []
+    assert await process.connect(room_id=1, username="bob", user_id=2, most=1) is not None
