@@ -11,10 +11,13 @@ A socket handles each event in the method channels names after its type (``messa
 ``message_new``); ``chat.consumers.RoomConsumer`` has one per type below.
 """
 
+import asyncio
+import concurrent.futures
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from . import layer_health, metrics, protocol
@@ -132,8 +135,8 @@ async def _group_send(group: str, event: dict) -> None:
 def _send_after_commit(group: str, event: dict) -> None:
     def send() -> None:
         try:
-            async_to_sync(_group_send)(group, event)
-        except LAYER_ERRORS as error:
+            publish_from_thread(group, event)
+        except (*LAYER_ERRORS, concurrent.futures.CancelledError) as error:
             # Handled, not a bug: the revocation sweep and the clients' resume cover it.
             logger.warning("%s event to %s lost: %s", event["type"], group, type(error).__name__)
 
@@ -141,3 +144,22 @@ def _send_after_commit(group: str, event: dict) -> None:
     # writer (a REST 500, a failed admin save); it is logged, every process's revocation sweep
     # (chat.revalidation) applies a lost revocation, and reconnecting clients catch up.
     transaction.on_commit(send, robust=True)
+
+
+def publish_from_thread(group: str, event: dict) -> None:
+    """Publish from synchronous code. In a server process the database thread hands the send to
+    the serving loop and waits at most ``REDIS_TIMEOUT_SECONDS`` and a second: a loop that has
+    stopped (SIGTERM while a send waited on the database) must not hold the thread, and with it
+    the process's exit, for ever. Elsewhere (a shell, a command) ``async_to_sync`` runs it."""
+    loop = layer_health.serving_loop()
+    if loop is None:
+        async_to_sync(_group_send)(group, event)
+        return
+    if not loop.is_running():
+        raise TimeoutError("the serving event loop has stopped")
+    future = asyncio.run_coroutine_threadsafe(_group_send(group, event), loop)
+    try:
+        future.result(timeout=settings.REDIS_TIMEOUT_SECONDS + 1)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError("the serving event loop did not send in time") from None

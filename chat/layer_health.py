@@ -2,7 +2,8 @@
 
 A failed publish means this process's own sockets missed that event too, and a failed receive
 means events may have passed it by; the revocation sweep (``chat.revalidation``) then runs early.
-Kept apart so that ``chat.events`` and ``chat.fanout`` can report without importing the runtime.
+Kept apart so that ``chat.events`` and ``chat.fanout`` can report without importing the runtime;
+``serving_loop`` tells ``chat.events`` where a database thread's after-commit send must run.
 """
 
 import asyncio
@@ -15,8 +16,22 @@ _listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Callable[[], N
 
 
 def on_layer_failure(callback: Callable[[], None]) -> None:
-    """Call ``callback`` (in the running loop) whenever this loop reports layer trouble."""
-    _listeners[asyncio.get_running_loop()] = callback
+    """Call ``callback`` (in the running loop) whenever this loop reports layer trouble. The
+    loop is also remembered as the one serving sockets (``serving_loop``)."""
+    global _serving
+    loop = asyncio.get_running_loop()
+    _listeners[loop] = callback
+    _serving = weakref.ref(loop)
+
+
+_serving: "weakref.ref[asyncio.AbstractEventLoop] | None" = None
+
+
+def serving_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this process serves sockets on (daphne's), once a socket has run; None in
+    a shell, a management command or a worker."""
+    loop = _serving() if _serving is not None else None
+    return None if loop is None or loop.is_closed() else loop
 
 
 def layer_failed() -> None:
