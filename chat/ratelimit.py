@@ -8,6 +8,9 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger("chat.ratelimit")
 
+# After Redis failed a budget call, this long goes by before the next call tries it again.
+RETRY_REDIS_SECONDS = 1.0
+
 
 class TokenBucket:
     """``capacity`` messages at once, refilled continuously at ``capacity / per_seconds``.
@@ -111,7 +114,8 @@ class RedisBudget:
 
     While Redis cannot answer (down, stalled past ``REDIS_TIMEOUT_SECONDS``) this process
     meters alone with a ``MemoryBudget`` of the same size: a flood is still stopped, and a
-    client's frame is never answered 1011 for Redis' trouble.
+    client's frame is never answered 1011 for Redis' trouble. After a failure Redis is tried
+    again only ``RETRY_REDIS_SECONDS`` later, so a stall costs one wait, not one per frame.
     """
 
     def __init__(self, client, *, prefix: str, capacity: int, per_seconds: float) -> None:
@@ -120,8 +124,11 @@ class RedisBudget:
         self.script = client.register_script(_TAKE_SCRIPT)
         self.fallback = MemoryBudget(capacity, per_seconds)
         self.degraded = False
+        self.retry_at = 0.0
 
     async def allow(self, key: str) -> bool:
+        if self.degraded and time.monotonic() < self.retry_at:
+            return await self.fallback.allow(key)  # Redis failed a moment ago: no new wait
         try:
             allowed = await self.script(
                 keys=[f"{self.prefix}:{key}"], args=[self.capacity, repr(self.rate)]
@@ -132,6 +139,7 @@ class RedisBudget:
                     "budget %s metered per process: %s", self.prefix, type(error).__name__
                 )
                 self.degraded = True
+            self.retry_at = time.monotonic() + RETRY_REDIS_SECONDS
             return await self.fallback.allow(key)
         self.degraded = False
         return bool(int(allowed))

@@ -234,8 +234,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 REDIS_URL = env("REDIS_URL", default="")
 # Every Redis client (layer, cache, presence, budgets): one retry on a dead pooled connection, no
 # command held past the bound by a stalled Redis (config/redis_options.py).
-REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=3.0)
-REDIS_CONNECTION_OPTIONS = connection_options(REDIS_TIMEOUT_SECONDS)
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=1.0)
+REDIS_CONNECTION_OPTIONS = connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=True)
 # Named after the project (a generated project gets its own name here), so two projects on
 # one Redis never share channel names.
 CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
@@ -266,7 +266,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-            "OPTIONS": REDIS_CONNECTION_OPTIONS,
+            "OPTIONS": connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=False),
         }
     }
 

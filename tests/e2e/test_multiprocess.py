@@ -426,6 +426,38 @@ async def test_the_first_broadcast_after_redis_returns_reaches_everyone(
         assert (await next_frame(on_a, wait=5))["body"] == "first"
 
 
+async def test_a_stalled_redis_gets_handshakes_a_1013_and_keeps_open_sockets(
+    outage_servers, own_redis, seeded
+):
+    """SIGSTOP: connections open and silent. A new handshake is answered 1013 within the
+    Redis timeout (not left hanging), an open socket's send is stored and acknowledged (no
+    1011), and everything works again once Redis resumes."""
+    a, _ = outage_servers
+    async with connect(room_url(a, seeded["alice"], "outage")) as alice:
+        await next_frame(alice, "room.joined")
+        own_redis.pause()
+        try:
+            started = time.monotonic()
+            outcome = await join_outcome(room_url(a, seeded["carol"], "outage"), wait=20)
+            answered_in = time.monotonic() - started
+            await alice.send(
+                json.dumps({"type": "message.send", "body": "during", "client_id": "s1"})
+            )
+            ack = await next_frame(alice, "message.ack", wait=20)
+        finally:
+            own_redis.resume()
+        print(f"\n[stall] handshake answered {outcome!r} in {answered_in:.2f}s")
+        assert outcome == f"closed {CloseCode.TRY_AGAIN_LATER}"
+        assert answered_in < 4.5  # inside daphne's 5-s handshake timeout: a few 1-s Redis waits
+        assert ack["client_id"] == "s1"
+        deadline, outcome = time.monotonic() + 15, None
+        while time.monotonic() < deadline and outcome != "joined":
+            outcome = await join_outcome(room_url(a, seeded["erin"], "outage"), wait=5)
+        assert outcome == "joined"
+        pong = await alice.ping()
+        await asyncio.wait_for(pong, 2)
+
+
 # A revocation whose event is lost -------------------------------------------------------------
 
 REVALIDATE = 2.0  # CHAT_REVALIDATE_SECONDS for these two servers (default 15)
