@@ -147,6 +147,10 @@ class CatchUpPagination(StrictCursorPagination):
         return _MESSAGE_ID.fullmatch(position) is not None
 
 
+class StreamPagination(CatchUpPagination):
+    ordering = ("seq",)
+
+
 def _ascii_int(value: str, *, maximum: int) -> int:
     if _MESSAGE_ID.fullmatch(value) is None or int(value) > maximum:
         raise ValueError(value)
@@ -156,14 +160,18 @@ def _ascii_int(value: str, *, maximum: int) -> int:
 class MessageHistory(generics.ListAPIView):
     """Newest first, cursor-paginated (``CHAT_HISTORY_PAGE_SIZE`` a page); members only.
 
-    ``?after=<id>``: the messages after that id, oldest first, so a client that reconnects
-    replays exactly what it missed.
+    ``?since=<seq>``: the messages after that position of the room's stream, in position
+    order, so a client reloading after ``recovered: false`` pages forward from where it was.
+    ``?after=<id>``: the messages after that id, oldest first (protocol 2 before positions).
     """
 
     serializer_class = MessageSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", OpenApiTypes.INT, description="A message id.")]
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.INT, description="A stream position (seq)."),
+            OpenApiParameter("after", OpenApiTypes.INT, description="A message id."),
+        ]
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -171,21 +179,32 @@ class MessageHistory(generics.ListAPIView):
     @property
     def paginator(self):
         if not hasattr(self, "_paginator"):
-            after = "after" in self.request.query_params
-            self._paginator = CatchUpPagination() if after else HistoryPagination()
+            params = self.request.query_params
+            if "since" in params:
+                self._paginator = StreamPagination()
+            elif "after" in params:
+                self._paginator = CatchUpPagination()
+            else:
+                self._paginator = HistoryPagination()
         return self._paginator
 
     def get_queryset(self):
-        after_id = self._after_id()  # a malformed parameter is a 400 even for an outsider
+        # A malformed parameter is a 400 even for an outsider.
+        after_id = self._position("after", "A message id (ASCII digits, at most 18).")
+        since_seq = self._position("since", "A stream position (ASCII digits, at most 18).")
+        if after_id is not None and since_seq is not None:
+            raise ValidationError({"since": ["Give since or after, not both."]})
         membership = _membership_or_404(self.request, self.kwargs["slug"])
-        return selectors.messages_history(room_id=membership.room_id, after_id=after_id)
+        return selectors.messages_history(
+            room_id=membership.room_id, after_id=after_id, since_seq=since_seq
+        )
 
-    def _after_id(self) -> int | None:
-        if "after" not in self.request.query_params:
+    def _position(self, name: str, problem: str) -> int | None:
+        if name not in self.request.query_params:
             return None
-        value = self.request.query_params["after"]
+        value = self.request.query_params[name]
         if _MESSAGE_ID.fullmatch(value) is None:
-            raise ValidationError({"after": ["A message id (ASCII digits, at most 18)."]})
+            raise ValidationError({name: [problem]})
         return int(value)
 
 

@@ -40,6 +40,11 @@ class CloseCode(IntEnum):
     """Kept sending after ``CHAT_FLOOD_CLOSE_AFTER`` consecutive ``rate_limited`` errors.
     Reconnect later and slow down."""
 
+    STREAM_GAP = 4009
+    """The server could not pass on every event of the room in order (events lost in its
+    channel layer and not readable from the database in time, or the room's stream epoch
+    changed). Reconnect at once, resuming with ``?since=<last seq>&epoch=<epoch>``."""
+
     TOO_MANY_CONNECTIONS = 4029
     """This user already holds ``CHAT_MAX_SOCKETS_PER_USER`` open sockets (across every room and
     server process). Close one first."""

@@ -38,12 +38,13 @@ from .protocol import (
     auth_refreshed_frame,
     error_frame,
     message_ack_frame,
-    message_deleted_frame,
     parse_client_frame,
     room_joined_frame,
 )
 from .revalidation import Verdict
 from .runtime import runtime
+from .selectors import StreamHead
+from .streams import Place, Replay, SocketPlace, replay_for, resume_request
 
 logger = logging.getLogger("chat.sockets")
 
@@ -121,8 +122,9 @@ class RoomConsumer(GuardedConsumer):
     joined = False
     held_events: list | None = None
     online: list[str] | None = None  # who was online at the join, until room.joined is out
-    replay: selectors.Replay | None = None
-    replayed_upto = 0  # message.new events up to this id were sent by the resume's replay
+    replay: Replay | None = None  # read at connect, sent right after room.joined
+    place: SocketPlace | None = None  # this socket's position in the room's stream
+    epoch: str | None = None
     snapshot_version = 0  # presence changes up to this version are in room.joined's list
     _deadline_timer: asyncio.TimerHandle | None = None  # the warning, then the expiry
     deadline: datetime | None = None
@@ -261,21 +263,21 @@ class RoomConsumer(GuardedConsumer):
             )
 
     async def _read_replay(self) -> None:
-        """``?after=<message id>``: what this socket missed, read *after* subscribing, so
-        nothing falls between the replay and the live stream (``message_new`` skips doubles)."""
-        after = _after_param(self.scope)
-        if after is None:
-            return
-        if after is _INVALID:
-            self.replay = selectors.Replay(complete=False, messages=[], deleted_ids=[])
-            return
+        """Where this socket starts in the room's stream, and what it missed (``?since=`` or
+        ``?after=``): read *after* subscribing, so nothing falls between the replay and the live
+        stream (``chat.streams``)."""
+        at = runtime().fanout.streams.position_for(
+            self.room_id, head=StreamHead(seq=self.room.seq, epoch=self.room.epoch)
+        )
+        self.epoch = at.epoch
+        resume = resume_request(query_params(self.scope) or {})
         try:
-            self.replay = await database_sync_to_async(selectors.replay_after)(
-                room_id=self.room_id, after_id=after, limit=settings.CHAT_RESUME_MAX_MESSAGES
+            self.replay = await replay_for(
+                self.room_id, resume, at=at, limit=settings.CHAT_RESUME_MAX_MESSAGES
             )
         except DatabaseError:
             logger.warning("resume not read", exc_info=True)
-            self.replay = selectors.Replay(complete=False, messages=[], deleted_ids=[])
+            self.replay = Replay(recovered=False, position=at.seq)
 
     async def _go_live(self) -> None:
         runtime().open_sockets += 1
@@ -283,21 +285,20 @@ class RoomConsumer(GuardedConsumer):
         self.refused_in_row = 0
         await self.accept()
         replay, online, self.online = self.replay, self.online, None  # the socket keeps no list
+        self.replay = None
         await self.send(
             text_data=room_joined_frame(
                 room=self.slug,
                 role=self.role,
                 online=online,
-                recovered=None if replay is None else replay.complete,
+                seq=replay.position,
+                epoch=self.epoch,
+                recovered=replay.recovered,
             )
         )
-        if replay is not None:
-            for message in replay.messages:
-                await self.send(text_data=events.message_new_text(message))
-            for message_id in replay.deleted_ids:
-                await self.send(text_data=message_deleted_frame(message_id=message_id))
-            self.replayed_upto = replay.last_message_id or 0
-            self.replay = None
+        for frame in replay.frames:
+            await self.send(text_data=frame)
+        self.place = SocketPlace(replay.position)
         held, self.held_events = self.held_events, None
         for event in held:  # what the room said while this socket was joining, in order
             await self.dispatch(event)
@@ -356,7 +357,9 @@ class RoomConsumer(GuardedConsumer):
         )
         if command.client_id is not None:
             await self.send(
-                text_data=message_ack_frame(client_id=command.client_id, message_id=message.pk)
+                text_data=message_ack_frame(
+                    client_id=command.client_id, message_id=message.pk, seq=message.seq
+                )
             )
 
     async def _handle_delete(self, command: DeleteMessage) -> None:
@@ -412,13 +415,18 @@ class RoomConsumer(GuardedConsumer):
         await self.dispatch(event)
 
     async def message_new(self, event: dict) -> None:
-        message_id = event.get("message_id")
-        if message_id is not None and message_id <= self.replayed_upto:
-            return  # the resume's replay already sent it
+        """``message.new`` and ``message.deleted``: the room's stream, in position order
+        (``chat.streams``); what the replay already sent is dropped."""
+        match self.place.take(event["seq"]):
+            case Place.OLD:
+                return
+            case Place.GAP:  # never expected: RoomStreams passes on no hole; resume, not skip
+                logger.error("stream gap at socket: seq %s after %s", event["seq"], self.place)
+                await self._close_stream_gap("socket_gap")
+                return
         await self.send(text_data=event["text"])  # serialized once for the whole room
 
-    async def message_deleted(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
+    message_deleted = message_new
 
     async def presence_changed(self, event: dict) -> None:
         # Changes room.joined's list already showed (this socket's own join, first of all) are
@@ -427,9 +435,17 @@ class RoomConsumer(GuardedConsumer):
         if event is not None:
             await self.send(text_data=event["text"])
 
+    async def stream_broken(self, event: dict) -> None:
+        """This process could not continue the room's stream (``chat.streams``): resume."""
+        await self._close_stream_gap(event["reason"])
+
     async def room_deleted(self, event: dict) -> None:
         self._log("revoke", code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
         await self.close(code=CloseCode.ROOM_NOT_FOUND, reason="room_deleted")
+
+    async def _close_stream_gap(self, reason: str) -> None:
+        self._log("resume", code=CloseCode.STREAM_GAP, reason=reason)
+        await self.close(code=CloseCode.STREAM_GAP, reason="stream_gap")
 
     async def membership_changed(self, event: dict) -> None:
         if event["room_id"] != self.room_id:
@@ -647,20 +663,6 @@ class RoomConsumer(GuardedConsumer):
             fields["client_ip"],
             extra=fields,
         )
-
-
-_INVALID = object()
-
-
-def _after_param(scope: dict):
-    """``?after=``: None when absent, the id, or ``_INVALID`` (then recovered is false)."""
-    values = (query_params(scope) or {}).get("after")
-    if not values:
-        return None
-    value = values[0]
-    if len(values) != 1 or not (value.isascii() and value.isdigit()) or len(value) > 18:
-        return _INVALID
-    return int(value)
 
 
 def _frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:

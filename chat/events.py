@@ -40,16 +40,20 @@ def user_group(user_id: int) -> str:
 
 
 def message_new(message) -> dict:
-    """A stored message; ``message.room`` and ``message.author`` are read, so pass them loaded."""
+    """A stored message; ``message.room`` and ``message.author`` are read, so pass them loaded.
+
+    Room stream events (this one and ``message_deleted``) carry ``seq``: ``chat.streams`` puts
+    them in order and fills what the layer lost before any socket sees them."""
     event = _room_event("message.new", message.room_id, message_new_text(message))
-    event["message_id"] = message.pk  # a resuming socket skips what its replay already sent
+    event["seq"] = message.seq
     return event
 
 
 def message_new_text(message) -> str:
-    """The frame of a stored message: the same live and in a resume's replay."""
+    """The frame of a stored message: the same live, in a gap's fill and in a resume's replay."""
     return protocol.message_new_frame(
         message_id=message.pk,
+        seq=message.seq,
         room=message.room.slug,
         author=message.author.get_username(),
         body=message.body,
@@ -58,10 +62,15 @@ def message_new_text(message) -> str:
     )
 
 
-def message_deleted(*, room_id: int, message_id: int) -> dict:
-    return _room_event(
-        "message.deleted", room_id, protocol.message_deleted_frame(message_id=message_id)
-    )
+def message_deleted(tombstone, *, seq: int | None = None) -> dict:
+    """A stored deletion (a ``DeletedMessage``), at its own position; a gap's fill passes the
+    deleted message's creation position as ``seq`` when that ``message.new`` can no longer be
+    sent (README "Wire protocol")."""
+    seq = tombstone.seq if seq is None else seq
+    text = protocol.message_deleted_frame(message_id=tombstone.message_id, seq=seq)
+    event = _room_event("message.deleted", tombstone.room_id, text)
+    event["seq"] = seq
+    return event
 
 
 def presence_changed(

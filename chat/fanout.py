@@ -7,14 +7,16 @@ encodings. Here each process has one channel in each room group it has sockets f
 receive loop hands the already-serialized frame to the local sockets of that room directly.
 Control events for the room (its deletion) travel the same way. Each event reaches a socket's
 ``deliver()``, which dispatches it by type like any other event the socket handles. Per-user
-events (role changes, revocation) use the user's own group (``chat.events``).
+events (role changes, revocation) use the user's own group (``chat.events``). Room stream events
+(those with a ``seq``) go through ``chat.streams.RoomStreams`` first, which passes them on in
+position order and fills what the layer lost.
 
 One ``RoomFanout`` per event loop, kept by ``chat.runtime``.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from channels.layers import get_channel_layer
@@ -22,6 +24,7 @@ from channels.layers import get_channel_layer
 from .events import room_group
 from .layer_health import layer_failed
 from .metrics import record_broadcast_delivered
+from .streams import RoomStreams
 
 logger = logging.getLogger("chat.fanout")
 
@@ -34,10 +37,17 @@ class RoomSocket(Protocol):
 
 class RoomFanout:
     """``admit``: sees each arriving event first, and may rewrite it or drop it (None); the
-    runtime puts presence in order there (``chat.presence_feed.PresenceOrder``)."""
+    runtime puts presence in order there (``chat.presence_feed.PresenceOrder``). ``streams``:
+    makes the ``RoomStreams`` that orders stream events, given the function that hands an event
+    to a room's local sockets; without it they are handed on as they arrive."""
 
-    def __init__(self, admit: Callable[[dict], dict | None] = lambda event: event) -> None:
+    def __init__(
+        self,
+        admit: Callable[[dict], dict | None] = lambda event: event,
+        streams: Callable[[Callable[[dict], Awaitable[None]]], RoomStreams] | None = None,
+    ) -> None:
         self.admit = admit
+        self.streams = streams(self._to_sockets) if streams is not None else None
         self.layer = get_channel_layer()
         self.rooms: dict[int, set[RoomSocket]] = {}
         self.lock = asyncio.Lock()
@@ -53,6 +63,8 @@ class RoomFanout:
             if sockets is None:
                 await self.layer.group_add(room_group(room_id), self.channel)
                 sockets = self.rooms[room_id] = set()
+                if self.streams is not None:
+                    self.streams.open(room_id)
             sockets.add(socket)
             if self.receiver is None or self.receiver.done():
                 self.receiver = asyncio.get_running_loop().create_task(self._receive_forever())
@@ -72,6 +84,8 @@ class RoomFanout:
         async with self.lock:
             if self.rooms.get(room_id) is sockets and not sockets:
                 del self.rooms[room_id]
+                if self.streams is not None:
+                    self.streams.close(room_id)
                 await self.layer.group_discard(room_group(room_id), self.channel)
 
     async def _receive_forever(self) -> None:
@@ -96,6 +110,12 @@ class RoomFanout:
             logger.exception("admitting an event failed; delivering it as sent")
         if event is None:
             return
+        if self.streams is not None and "seq" in event:
+            await self.streams.admit(event)
+            return
+        await self._to_sockets(event)
+
+    async def _to_sockets(self, event: dict) -> None:
         for socket in tuple(self.rooms.get(event.get("room_id"), ())):
             try:
                 await socket.deliver(event)

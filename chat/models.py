@@ -1,6 +1,9 @@
+import secrets
+
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, router, transaction
+from django.db.models import F
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -17,7 +20,35 @@ class Role(models.TextChoices):
     READER = "reader", "Reader"
 
 
+def new_epoch() -> str:
+    """A fresh name for a room's stream: 8 hex digits, never reused in practice."""
+    return secrets.token_hex(4)
+
+
+class RoomManager(models.Manager):
+    def stream_advance(self, room_id: int) -> int:
+        """Take the room's next stream position; call inside the transaction that stores the
+        event (``transaction.atomic``).
+
+        The ``UPDATE`` takes the room row's lock (on PostgreSQL the lock
+        ``select_for_update(no_key=True)`` takes; SQLite has one writer at a time) and keeps it
+        until the transaction ends, so the next writer of this room waits for this commit
+        (or rollback) before taking its own position: positions are handed out in commit order,
+        and a rolled-back one is handed out again. Updating first, then reading, also keeps two
+        SQLite writers from both holding a read lock and deadlocking on the upgrade.
+        Raises ``Room.DoesNotExist`` when the room is gone (deleted by a concurrent transaction).
+        """
+        rows = self.filter(pk=room_id)
+        if not rows.update(seq=F("seq") + 1):
+            raise self.model.DoesNotExist(f"room {room_id} is gone")
+        return rows.values_list("seq", flat=True).get()
+
+
 class Room(models.Model):
+    """A chat room, and the head of its event stream (``seq``, ``epoch``; README "Wire
+    protocol"): every stored event of the room takes the next ``seq`` through
+    ``Room.objects.stream_advance`` in the transaction that stores it."""
+
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -27,6 +58,16 @@ class Room(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="rooms"
     )
+    seq = models.PositiveBigIntegerField(
+        default=0, help_text="The position of the room's newest stored event (0: none yet)."
+    )
+    epoch = models.CharField(
+        max_length=16,
+        default=new_epoch,
+        help_text="Names the room's stream; a new one means positions of the old one are void.",
+    )
+
+    objects = RoomManager()
 
     class Meta:
         ordering = ["slug"]
@@ -69,34 +110,64 @@ class Message(models.Model):
         default="",
         help_text="Chosen by the sending client; a resend with the same id stores nothing new.",
     )
+    seq = models.PositiveBigIntegerField(
+        editable=False, help_text="The room's stream position of this message's creation."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["room", "-created_at", "-id"], name="message_history")]
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="message_seq_once"),
             # Idempotent sends, across processes and races: one message per author and client id.
             models.UniqueConstraint(
                 fields=["author", "client_id"],
                 condition=~models.Q(client_id=""),
                 name="message_client_id_once",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.author} in {self.room}: {self.body[:40]}"
 
+    def save(self, *args, **kwargs) -> None:
+        """A new message takes the room's next stream position in the transaction that inserts
+        it, whatever code path saves it (a socket, the REST API, the admin, the shell).
+        ``bulk_create`` bypasses this and is refused by the database (``seq`` is required)."""
+        if not self._state.adding or self.seq is not None:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Message)):
+            self.seq = Room.objects.stream_advance(self.room_id)
+            try:
+                super().save(*args, **kwargs)
+            except BaseException:
+                self.seq = None  # the position was rolled back with the insert
+                raise
+
 
 class DeletedMessage(models.Model):
-    """A tombstone per deleted message, so a socket resuming after a cut hears of deletes that
-    happened while it was away (``message.deleted`` in the replay)."""
+    """A tombstone per deleted message: the deletion's own event in the room's stream (``seq``),
+    so a socket resuming after a cut, or a process filling a gap, hears of it
+    (``message.deleted``). ``message_seq`` is the deleted message's creation position: a message
+    created and deleted after a client's position need not be replayed at all."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="deletions")
     message_id = models.BigIntegerField()
     created_at = models.DateTimeField(help_text="When the deleted message was created.")
     deleted_at = models.DateTimeField(auto_now_add=True)
+    seq = models.PositiveBigIntegerField(help_text="The deletion's stream position.")
+    message_seq = models.PositiveBigIntegerField(
+        help_text="The deleted message's creation position (0: unknown, deleted before "
+        "positions existed)."
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["room", "deleted_at"], name="deletion_replay")]
+        indexes = [
+            models.Index(fields=["room", "deleted_at"], name="deletion_replay"),
+            models.Index(fields=["room", "message_seq"], name="deletion_creation"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["room", "seq"], name="deletion_seq_once")]
 
     def __str__(self) -> str:
         return f"message {self.message_id} deleted from {self.room}"

@@ -155,12 +155,21 @@ def _encodable(text: str) -> bool:
 
 
 def message_new_frame(
-    *, message_id: int, room: str, author: str, body: str, created_at, client_id: str | None = None
+    *,
+    message_id: int,
+    seq: int,
+    room: str,
+    author: str,
+    body: str,
+    created_at,
+    client_id: str | None = None,
 ) -> str:
-    """The ``message.new`` frame, serialized once per message and sent as-is to every socket."""
+    """The ``message.new`` frame, serialized once per message and sent as-is to every socket;
+    ``seq``: the message's position in the room's stream."""
     frame = {
         "type": "message.new",
         "id": message_id,
+        "seq": seq,
         "room": room,
         "author": author,
         "body": body,
@@ -171,8 +180,8 @@ def message_new_frame(
     return json.dumps(frame)
 
 
-def message_ack_frame(*, client_id: str, message_id: int) -> str:
-    return json.dumps({"type": "message.ack", "client_id": client_id, "id": message_id})
+def message_ack_frame(*, client_id: str, message_id: int, seq: int) -> str:
+    return json.dumps({"type": "message.ack", "client_id": client_id, "id": message_id, "seq": seq})
 
 
 def error_frame(code: ErrorCode, detail: str, client_id: str | None = None) -> str:
@@ -182,20 +191,30 @@ def error_frame(code: ErrorCode, detail: str, client_id: str | None = None) -> s
     return json.dumps(frame)
 
 
-def message_deleted_frame(*, message_id: int) -> str:
-    return json.dumps({"type": "message.deleted", "id": message_id})
+def message_deleted_frame(*, message_id: int, seq: int) -> str:
+    return json.dumps({"type": "message.deleted", "id": message_id, "seq": seq})
 
 
 def room_joined_frame(
-    *, room: str, role: str, online: list[str], recovered: bool | None = None
+    *,
+    room: str,
+    role: str,
+    online: list[str],
+    seq: int,
+    epoch: str,
+    recovered: bool | None = None,
 ) -> str:
-    """``recovered`` only when the client asked to resume (``?after=``)."""
+    """``seq``: the stream position the socket is at once the replay (if any) is out; live
+    events follow from ``seq + 1``. ``recovered`` only when the client asked to resume
+    (``?since=`` or ``?after=``)."""
     frame = {
         "type": "room.joined",
         "protocol": PROTOCOL_VERSION,
         "room": room,
         "role": role,
         "online": online,
+        "seq": seq,
+        "epoch": epoch,
     }
     if recovered is not None:
         frame["recovered"] = recovered

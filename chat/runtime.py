@@ -3,8 +3,8 @@
 daphne (and uvicorn) run one event loop per process, so in production there is one ``Runtime``
 per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
 them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
-count, the presence store and its batched announcements, the room fan-out, the revocation sweep,
-and the budgets
+count, the presence store and its batched announcements, the room fan-out with its ordered room
+streams (``chat.streams``), the revocation sweep, and the budgets
 (messages and handshakes per user, failed handshakes per client address). With ``REDIS_URL``
 the presence store and the budgets live in Redis, shared by every process; without it, in this
 process's memory (the single-process default, like the in-memory channel layer). A closed
@@ -24,6 +24,7 @@ from .presence import LocalSocket, MemoryPresence, RedisPresence
 from .presence_feed import PresenceBatcher, PresenceOrder
 from .ratelimit import MemoryBudget, RedisBudget
 from .revalidation import Revalidator
+from .streams import RoomStreams
 
 
 class Runtime:
@@ -33,7 +34,7 @@ class Runtime:
         self.open_sockets = 0
         self.connecting = 0  # handshakes between the capacity check and go-live
         self.presence_order = PresenceOrder()
-        self.fanout = RoomFanout(admit=self.presence_order.admit)
+        self.fanout = RoomFanout(admit=self.presence_order.admit, streams=_room_streams)
         self.presence_batcher = PresenceBatcher(
             events.to_room, window_seconds=settings.CHAT_PRESENCE_WINDOW_SECONDS
         )
@@ -99,6 +100,16 @@ class Runtime:
                     user_id=socket.user.pk,
                     channel=socket.channel_name,
                 )
+
+
+def _room_streams(deliver) -> RoomStreams:
+    return RoomStreams(
+        deliver,
+        gap_seconds=settings.CHAT_STREAM_GAP_SECONDS,
+        check_seconds=settings.CHAT_STREAM_CHECK_SECONDS,
+        give_up_seconds=settings.CHAT_STREAM_GIVE_UP_SECONDS,
+        max_fill=settings.CHAT_RESUME_MAX_MESSAGES,
+    )
 
 
 def _redis_client():

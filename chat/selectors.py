@@ -7,13 +7,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import connections, router
-from django.db.models import Field, OuterRef, QuerySet, Subquery
+from django.db.models import Field, OuterRef, Q, QuerySet, Subquery
 
+from . import events
 from .models import DeletedMessage, Membership, Message, Room
 
 CHUNK = 500  # ids per IN (...) list: far below every backend's parameter limit
-# The room's fields a socket uses (the rest stay deferred, as ``.only()`` leaves them).
-CONNECT_ROOM_FIELDS = ("id", "slug", "name")
+# The room's fields a socket uses (the rest stay deferred, as ``.only()`` leaves them); the
+# stream head read at connect is where a socket that does not resume starts.
+CONNECT_ROOM_FIELDS = ("id", "slug", "name", "seq", "epoch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,33 +134,95 @@ def messages_recent(*, room_id: int, limit: int) -> list[Message]:
     return list(reversed(newest))
 
 
-def messages_history(*, room_id: int, after_id: int | None = None) -> QuerySet[Message]:
-    """A room's messages for the history API; with ``after_id`` only those after that id.
+def messages_history(
+    *, room_id: int, after_id: int | None = None, since_seq: int | None = None
+) -> QuerySet[Message]:
+    """A room's messages for the history API; with ``after_id`` only those after that id, with
+    ``since_seq`` only those after that stream position.
 
-    Unordered on purpose: the paginator orders (newest first, or by id for a catch-up)."""
+    Unordered on purpose: the paginator orders (newest first, by id or by position)."""
     messages = Message.objects.filter(room_id=room_id).select_related("author", "room")
     if after_id is not None:
         messages = messages.filter(pk__gt=after_id)
+    if since_seq is not None:
+        messages = messages.filter(seq__gt=since_seq)
     return messages
 
 
+# Room streams ---------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
-class Replay:
-    """What a socket resuming after ``after_id`` missed: messages after it (oldest first), then
-    deletes of messages it may hold. ``complete`` False: more than the limit, or an unknown
-    position; nothing is replayed and the client reloads history through REST."""
-
-    complete: bool
-    messages: list[Message]
-    deleted_ids: list[int]
-
-    @property
-    def last_message_id(self) -> int | None:
-        return self.messages[-1].pk if self.messages else None
+class StreamHead:
+    seq: int
+    epoch: str
 
 
-def replay_after(*, room_id: int, after_id: int, limit: int) -> Replay:
-    incomplete = Replay(complete=False, messages=[], deleted_ids=[])
+def stream_heads(*, room_ids: list[int]) -> dict[int, StreamHead]:
+    """The newest position and the epoch of each room (a room deleted meanwhile is absent):
+    one query for every room a process has sockets in (``chat.streams``' position check)."""
+    rows = Room.objects.filter(pk__in=room_ids).values_list("pk", "seq", "epoch")
+    return {pk: StreamHead(seq=seq, epoch=epoch) for pk, seq, epoch in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One stored event of a room's stream, as the live path sends it (``chat.events``)."""
+
+    seq: int
+    event: dict
+
+
+def stream_events(*, room_id: int, after: int, upto: int, creations: bool) -> list[StreamEvent]:
+    """The room's stored events at positions ``after < seq <= upto``, in position order.
+
+    A message deleted since it was created is no longer there to send: with ``creations`` its
+    creation position holds its ``message.deleted`` (a gap's fill, which must account for every
+    position); without, it is left out, and its deletion too when the creation lies in the range
+    as well (a resume's replay: the client never had it). Positions of rows removed by a cascade
+    (a user deleted with their messages) are absent: the caller sees the hole.
+
+    Every position up to the room's ``seq`` read before this call is committed (positions are
+    taken in commit order, ``Room.objects.stream_advance``), so the answer is final.
+    """
+    messages = (
+        Message.objects.filter(room_id=room_id, seq__gt=after, seq__lte=upto)
+        .select_related("author", "room")
+        .order_by("seq")
+    )
+    found = [StreamEvent(message.seq, events.message_new(message)) for message in messages]
+    deletions = DeletedMessage.objects.filter(room_id=room_id)
+    in_range = Q(seq__gt=after, seq__lte=upto)
+    created_in_range = Q(message_seq__gt=after, message_seq__lte=upto)
+    for tombstone in deletions.filter(in_range | created_in_range):
+        created_here = after < tombstone.message_seq <= upto
+        if creations:
+            if created_here:
+                found.append(
+                    StreamEvent(
+                        tombstone.message_seq,
+                        events.message_deleted(tombstone, seq=tombstone.message_seq),
+                    )
+                )
+            if after < tombstone.seq <= upto:
+                found.append(StreamEvent(tombstone.seq, events.message_deleted(tombstone)))
+        elif not created_here:
+            found.append(StreamEvent(tombstone.seq, events.message_deleted(tombstone)))
+    return sorted(found, key=lambda each: each.seq)
+
+
+def replay_since(*, room_id: int, since: int, upto: int) -> list[str]:
+    """``?since=<seq>``: the frames of every event at positions ``since < seq <= upto``, in
+    position order, messages created and deleted in that span left out entirely."""
+    found = stream_events(room_id=room_id, after=since, upto=upto, creations=False)
+    return [each.event["text"] for each in found]
+
+
+def replay_after(*, room_id: int, after_id: int, upto: int, limit: int) -> list[str] | None:
+    """``?after=<message id>`` (protocol 2 before positions): the frames of the messages after
+    that id (id order), then of deletes of messages the client may hold, made since its last one
+    was written; all at positions up to ``upto``, where the socket's live stream starts. None:
+    more than ``limit`` of either, or ``after_id`` is no message of this room."""
     since = None
     if after_id > 0:
         # Deletes the client may not have heard: since its last message was created.
@@ -172,24 +236,29 @@ def replay_after(*, room_id: int, after_id: int, limit: int) -> Replay:
             .first()
         )
         if since is None:
-            return incomplete  # not a position in this room
+            return None  # not a position in this room
     messages = list(
-        Message.objects.filter(room_id=room_id, pk__gt=after_id)
+        Message.objects.filter(room_id=room_id, pk__gt=after_id, seq__lte=upto)
         .select_related("author", "room")
         .order_by("pk")[: limit + 1]
     )
-    deleted_ids = []
+    deletions = []
     if since is not None:
-        deleted_ids = list(
+        deletions = list(
             DeletedMessage.objects.filter(
-                room_id=room_id, message_id__lte=after_id, deleted_at__gte=since
-            )
-            .order_by("deleted_at", "pk")
-            .values_list("message_id", flat=True)[: limit + 1]
+                room_id=room_id, message_id__lte=after_id, deleted_at__gte=since, seq__lte=upto
+            ).order_by("seq")[: limit + 1]
         )
-    if len(messages) > limit or len(deleted_ids) > limit:
-        return incomplete
-    return Replay(complete=True, messages=messages, deleted_ids=deleted_ids)
+    if len(messages) > limit or len(deletions) > limit:
+        return None
+    frames = [events.message_new_text(message) for message in messages]
+    return frames + [events.message_deleted(tombstone)["text"] for tombstone in deletions]
+
+
+def stream_head(*, room_id: int) -> StreamHead | None:
+    """The room's newest position and epoch; None when the room is gone."""
+    row = Room.objects.filter(pk=room_id).values_list("seq", "epoch").first()
+    return None if row is None else StreamHead(seq=row[0], epoch=row[1])
 
 
 def message_in_room(*, room_id: int, message_id: int) -> Message | None:

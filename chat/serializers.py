@@ -24,7 +24,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
-        fields = ["id", "room", "author", "body", "created_at"]
+        fields = ["id", "seq", "room", "author", "body", "created_at"]
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -70,6 +70,10 @@ def message_create(
 ) -> tuple[Message, bool]:
     """Persist one message; ``chat.signals`` tells the room after commit, whoever wrote it.
 
+    The message takes the room's next stream position (``Message.save``): its insert waits for
+    the room row's lock, so sends to one room are stored one at a time (README "Performance"
+    has the cost).
+
     With a ``client_id`` the send is idempotent: if the author already stored a message with
     that id (a resend after a cut connection, from any process), nothing new is stored or
     broadcast and that message is returned, with ``False``. The database's unique constraint
@@ -87,11 +91,18 @@ def message_create(
         return Message.objects.get(author=author, client_id=client_id), False
 
 
-def message_tombstone(*, message: Message) -> None:
-    """Remember a deleted message, for sockets resuming after a cut (``selectors.replay_after``)."""
-    DeletedMessage.objects.create(
-        room_id=message.room_id, message_id=message.pk, created_at=message.created_at
-    )
+def message_tombstone(*, message: Message) -> DeletedMessage:
+    """Store a message's deletion as the room's next stream event (``chat.signals`` calls this
+    inside the transaction that deletes the row, so the deletion's position is in commit order
+    too); sockets resuming after a cut and processes filling a gap read it back."""
+    with transaction.atomic(savepoint=False):
+        return DeletedMessage.objects.create(
+            room_id=message.room_id,
+            message_id=message.pk,
+            created_at=message.created_at,
+            seq=Room.objects.stream_advance(message.room_id),
+            message_seq=message.seq,
+        )
 
 
 def message_delete(*, message: Message) -> None:

@@ -29,11 +29,8 @@ def tell_room_of_new_message(sender, instance: Message, created: bool, **kwargs)
 @receiver(post_delete, sender=Message)
 def tell_room_of_deleted_message(sender, instance: Message, origin=None, **kwargs) -> None:
     if _deleted_directly(origin, Message):
-        services.message_tombstone(message=instance)
-        events.to_room_after_commit(
-            instance.room_id,
-            events.message_deleted(room_id=instance.room_id, message_id=instance.pk),
-        )
+        tombstone = services.message_tombstone(message=instance)
+        events.to_room_after_commit(instance.room_id, events.message_deleted(tombstone))
 
 
 @receiver(post_save, sender=Membership)

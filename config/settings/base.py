@@ -285,6 +285,13 @@ CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
 # Every process re-checks its open sockets' credentials, rooms and roles against the database this
 # often (chat.revalidation): the bound on a revocation whose event was lost.
 CHAT_REVALIDATE_SECONDS = env.float("CHAT_REVALIDATE_SECONDS", default=15.0)
+# Room streams (chat/streams.py): how long an event that arrived early waits for the ones before
+# it before they are read from the database; how often each process compares every room's newest
+# stored position with the one it passed on (catches a lost last event); how long a gap may stay
+# unfilled (database down) before the room's sockets are closed 4009 to resume.
+CHAT_STREAM_GAP_SECONDS = env.float("CHAT_STREAM_GAP_SECONDS", default=0.2)
+CHAT_STREAM_CHECK_SECONDS = env.float("CHAT_STREAM_CHECK_SECONDS", default=2.0)
+CHAT_STREAM_GIVE_UP_SECONDS = env.float("CHAT_STREAM_GIVE_UP_SECONDS", default=10.0)
 # Password of the seed_demo users (seed_demo refuses to run with DEBUG off).
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-pass-123")
 

@@ -31,7 +31,8 @@ async def test_member_deletes_own_message_and_room_hears_it(make_client, room_wi
     await dave.join()
     await bob.send({"type": "message.delete", "id": message.pk})
     for client in (bob, dave):
-        assert await client.receive() == {"type": "message.deleted", "id": message.pk}
+        # The room's stream: the message was its first event (seq 1), the deletion its second.
+        assert await client.receive() == {"type": "message.deleted", "id": message.pk, "seq": 2}
     assert await count_messages() == 0
 
 
@@ -98,14 +99,14 @@ async def test_delete_from_admin_or_orm_reaches_the_room(make_client, room_with_
     dave = await make_client("lobby", users["dave"])
     await dave.join()
     await sync_to_async(Message.objects.filter(pk=message.pk).delete)()
-    assert await dave.receive() == {"type": "message.deleted", "id": message.pk}
+    assert await dave.receive() == {"type": "message.deleted", "id": message.pk, "seq": 2}
 
 
 # Presence ---------------------------------------------------------------------------------
 
 
 async def test_join_frame_lists_role_and_who_is_online(make_client, room_with_roles):
-    _, users = room_with_roles
+    room, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     assert await alice.join() == {
         "type": "room.joined",
@@ -113,6 +114,8 @@ async def test_join_frame_lists_role_and_who_is_online(make_client, room_with_ro
         "room": "lobby",
         "role": "owner",
         "online": ["alice"],
+        "seq": 0,  # the room's stream holds no event yet
+        "epoch": room.epoch,
     }
     dave = await make_client("lobby", users["dave"])
     joined = await dave.join()
