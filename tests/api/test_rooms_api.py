@@ -160,6 +160,39 @@ def test_history_after_id_replays_oldest_first(lobby):
     assert rest.data["next"] is None
 
 
+def test_history_since_pages_forward_by_stream_position(lobby):
+    room, users = lobby
+    messages = [MessageFactory(room=room, author=users["bob"], body=f"m{i}") for i in range(60)]
+    messages[7].delete()  # a deletion takes a position too (61), and m7 leaves the history
+    MessageFactory(room=room, author=users["bob"], body="m60")  # 62
+    dave = client_for(users["dave"])
+    page = dave.get(f"/api/rooms/lobby/messages/?since={messages[4].seq}")
+    assert page.status_code == 200
+    expected = [f"m{i}" for i in range(5, 61) if i != 7]
+    assert [m["body"] for m in page.data["results"]] == expected[:50]
+    assert [m["seq"] for m in page.data["results"]][:3] == [6, 7, 9]
+    rest = dave.get(page.data["next"])
+    assert [m["body"] for m in rest.data["results"]] == expected[50:]
+    assert rest.data["results"][-1]["seq"] == 62
+    assert dave.get("/api/rooms/lobby/messages/?since=62").data["results"] == []
+
+
+@pytest.mark.parametrize("since", ["-1", "abc", "\u00b2", "9" * 19, ""])
+def test_history_since_must_be_a_position(lobby, since):
+    _, users = lobby
+    response = client_for(users["dave"]).get("/api/rooms/lobby/messages/", {"since": since})
+    assert response.status_code == 400
+    assert "since" in response.data
+
+
+def test_history_takes_since_or_after_not_both(lobby):
+    _, users = lobby
+    response = client_for(users["dave"]).get(
+        "/api/rooms/lobby/messages/", {"since": "0", "after": "0"}
+    )
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize("after", ["-1", "abc", "1.5", "9" * 30, ""])
 def test_history_after_must_be_an_id(lobby, after):
     _, users = lobby

@@ -1,9 +1,10 @@
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
+from chat import services
 from chat.events import room_group
-from chat.models import Role, Room
+from chat.models import Message, Role, Room
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 
@@ -52,3 +53,26 @@ def test_room_create_makes_the_creator_owner():
     user = UserFactory()
     room = room_create(slug="new-room", name="New", owner=user)
     assert room.memberships.get().role == Role.OWNER
+
+
+def test_stream_positions_have_no_holes_after_a_rollback_or_a_resend(lobby):
+    room, users = lobby
+    first, _ = services.message_create(room=room, author=users["bob"], body="1", client_id="c1")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Message.objects.create(room=room, author=users["bob"], body="rolled back")
+        raise RuntimeError
+    again, created = services.message_create(
+        room=room, author=users["bob"], body="1", client_id="c1"
+    )  # a resend stores nothing and takes no position
+    second, _ = services.message_create(room=room, author=users["bob"], body="2")
+    second.delete()
+    room.refresh_from_db()
+    assert (first.seq, again.seq, created, second.seq) == (1, 1, False, 2)
+    assert room.seq == 3  # the deletion's own position
+    assert list(room.deletions.values_list("seq", "message_seq")) == [(3, 2)]
+
+
+def test_bulk_create_without_positions_is_refused(lobby):
+    room, users = lobby
+    with pytest.raises(IntegrityError):
+        Message.objects.bulk_create([Message(room=room, author=users["bob"], body="x")])
