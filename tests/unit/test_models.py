@@ -58,9 +58,14 @@ def test_room_create_makes_the_creator_owner():
 def test_stream_positions_have_no_holes_after_a_rollback_or_a_resend(lobby):
     room, users = lobby
     first, _ = services.message_create(room=room, author=users["bob"], body="1", client_id="c1")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        Message.objects.create(room=room, author=users["bob"], body="rolled back")
-        raise RuntimeError
+
+    def store_then_fail() -> None:
+        with transaction.atomic():
+            Message.objects.create(room=room, author=users["bob"], body="rolled back")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        store_then_fail()
     again, created = services.message_create(
         room=room, author=users["bob"], body="1", client_id="c1"
     )  # a resend stores nothing and takes no position

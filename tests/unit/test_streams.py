@@ -120,7 +120,7 @@ async def test_a_lost_last_event_is_filled_by_the_position_check(setup):
 
 
 async def test_the_check_reads_nothing_when_the_stream_is_level(setup):
-    streams, database, delivered = setup
+    streams, database, _ = setup
     streams.position_for(ROOM, head=StreamHead(0, EPOCH))
     database.store(1)
     await streams.admit(event(1))
@@ -206,7 +206,7 @@ async def test_a_changed_epoch_or_a_counter_gone_back_breaks_the_stream(setup, h
 
 
 async def test_rooms_are_ordered_apart(setup):
-    streams, database, delivered = setup
+    streams, _, delivered = setup
     streams.open(2)
     streams.position_for(ROOM, head=StreamHead(0, EPOCH))
     streams.position_for(2, head=StreamHead(5, EPOCH))
