@@ -2,18 +2,23 @@
 
     python examples/client.py --server http://127.0.0.1:8000 --user bob --room lobby
 
-Reads the password from $CHAT_PASSWORD or prompts. Lines typed on stdin are sent; Ctrl-D quits.
+Reads the password from $CHAT_PASSWORD or prompts (without a terminal, set CHAT_PASSWORD).
+Shows the room's recent history, then every message as it comes. Lines typed on stdin are sent;
+Ctrl-D quits.
 
 - No long-lived token in a URL: each connection uses a one-time ticket from
   ``POST /api/auth/ws-ticket/`` (``--auth ticket``, the default), or the access JWT in
   ``Sec-WebSocket-Protocol`` (``--auth subprotocol``); ``--auth query`` is the old ``?token=``.
 - The token is refreshed over the open socket when the server says ``auth.expiring``.
-- Every reconnect resumes with ``?after=<last message id shown>``; when the server cannot replay
-  (``recovered: false``) the REST history fills the gap. Each message is shown once.
+- The client keeps its position in the room's stream (``seq`` and ``epoch`` of every frame) and
+  every reconnect resumes with ``?since=<seq>&epoch=<epoch>``; when the server cannot replay
+  (``recovered: false``) the REST history fills the gap. A live frame that skips a position
+  (never expected) reconnects at once to resume. Each message is shown once, in stream order.
 - Every line is sent with a ``client_id`` and resent with the same one until acknowledged, so a
   cut connection neither loses a line nor stores it twice.
-- Close 1012 (a deploy) reconnects at once; 4001 renews the token and reconnects; 4003/4004 stop;
-  anything else reconnects with exponential backoff and jitter.
+- Close 1012 (a deploy) and 4009 (the server lost its place in the stream) reconnect at once;
+  4001 renews the token and reconnects; 4003/4004 stop; anything else reconnects with
+  exponential backoff and jitter.
 """
 
 import argparse
@@ -32,6 +37,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 SERVICE_RESTART, UNAUTHENTICATED, FORBIDDEN, ROOM_NOT_FOUND = 1012, 4001, 4003, 4004
+STREAM_GAP = 4009
+AT_ONCE = {SERVICE_RESTART: "server restarting", STREAM_GAP: "server lost its place"}
 FINAL = {FORBIDDEN: "not a member of this room", ROOM_NOT_FOUND: "no such room"}
 # Error codes after which a send is tried again (same client_id) rather than dropped.
 RETRYABLE = {"unavailable", "rate_limited"}
@@ -82,24 +89,30 @@ class Session:
 
 
 class Chat:
-    """What this client has shown and what it still has to get acknowledged."""
+    """What this client has shown, where it is in the room's stream and what it still has to
+    get acknowledged."""
 
     def __init__(self, session: Session, room: str) -> None:
         self.session, self.room = session, room
         self.seen: set[int] = set()
         self.online: set[str] = set()  # room.joined's list, presence changes applied
-        self.last_id: int | None = None
+        self.seq: int | None = None  # the stream position everything up to has been shown
+        self.epoch: str | None = None
         self.pending: dict[str, str] = {}  # client_id -> body, in the order typed
+        self.resume_now = False  # we closed the socket on a skipped position
 
     def show(self, message: dict) -> None:
         self.pending.pop(message.get("client_id") or "", None)
         if message["id"] in self.seen:
             return
         self.seen.add(message["id"])
-        self.last_id = max(self.last_id or 0, message["id"])
         print(
             f"[{message['created_at'][11:19]}] {message['author']}: {message['body']}", flush=True
         )
+
+    def unshow(self, message_id: int) -> None:
+        if message_id in self.seen:
+            log(f"message {message_id} was deleted")
 
     async def handle(self, ws, frame: str) -> None:
         data = json.loads(frame)
@@ -107,15 +120,26 @@ class Chat:
         if kind == "room.joined":
             self.online = set(data["online"])
             log(f"joined {self.room} as {data['role']} (online: {', '.join(data['online'])})")
-            if data.get("recovered") is not True and self.last_id is not None:
-                await self.catch_up()
+            if data.get("recovered") is not True:  # first join, or the server could not replay
+                await self.load_history(upto=data["seq"], epoch=data["epoch"])
+            # A replay (positions up to this one) follows; live frames go on from the next.
+            self.seq, self.epoch = data["seq"], data["epoch"]
             for client_id, body in list(self.pending.items()):  # same ids: stored once
                 await send(ws, body, client_id)
         elif kind == "presence":  # what changed since room.joined's list
             self.online = (self.online | set(data["joined"])) - set(data["left"])
             log(f"online: {', '.join(sorted(self.online))}")
-        elif kind == "message.new":
-            self.show(data)
+        elif kind in {"message.new", "message.deleted"}:
+            if data["seq"] > self.seq + 1:
+                log(f"position {self.seq + 1} never arrived; resuming")
+                self.resume_now = True
+                await ws.close()
+                return
+            self.seq = max(self.seq, data["seq"])  # at or before it: a replayed event
+            if kind == "message.new":
+                self.show(data)
+            else:
+                self.unshow(data["id"])
         elif kind == "message.ack":
             self.pending.pop(data["client_id"], None)
         elif kind == "auth.expiring":
@@ -128,26 +152,32 @@ class Chat:
                 self.pending.pop(data["client_id"], None)
             print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
 
-    async def catch_up(self) -> None:
-        """The server could not replay: fetch every message after the last one shown."""
-        url = f"/api/rooms/{self.room}/messages/?after={self.last_id}"
+    async def load_history(self, *, upto: int, epoch: str) -> None:
+        """Show what the server did not replay, up to position ``upto`` (later ones arrive
+        live): every message after our position if it is in this epoch's stream, else the
+        newest page of the history."""
+        base = f"/api/rooms/{self.room}/messages/"
+        resume = self.seq is not None and epoch == self.epoch
+        url = f"{base}?since={self.seq}" if resume else base
+        found: list[dict] = []
         try:
             while url:
                 response = await self.session.http.get(url, headers=self.session.bearer())
                 response.raise_for_status()
                 page = response.json()
-                for message in page["results"]:
-                    self.show(message)
-                url = page["next"]
+                found += [message for message in page["results"] if message["seq"] <= upto]
+                url = page["next"] if resume else None
         except httpx.HTTPError as error:
             log(f"history unavailable: {error}")
+        for message in sorted(found, key=lambda message: message["seq"]):
+            self.show(message)
 
     async def socket(self, server: str, auth: str):
-        """A connection resuming after the last message shown, authenticated as asked."""
+        """A connection resuming from our stream position, authenticated as asked."""
         base = server.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
         params, subprotocols = {}, None
-        if self.last_id is not None:
-            params["after"] = self.last_id
+        if self.seq is not None:
+            params.update(since=self.seq, epoch=self.epoch)
         if auth == "ticket":
             params["ticket"] = await self.session.ticket(self.room)
         elif auth == "subprotocol":
@@ -208,7 +238,8 @@ async def run(server: str, room: str, session: Session, auth: str, max_attempts:
                     sender.cancel()
                 if eof.is_set():
                     return 0  # stdin closed: we said goodbye
-                code = ws.close_code
+                code = STREAM_GAP if chat.resume_now else ws.close_code
+                chat.resume_now = False
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
         except (OSError, InvalidStatus, httpx.TransportError) as error:
@@ -218,8 +249,8 @@ async def run(server: str, room: str, session: Session, auth: str, max_attempts:
         if code in FINAL:
             log(f"closed {code}: {FINAL[code]}")
             return 1
-        if code == SERVICE_RESTART:
-            log("server restarting, reconnecting now")
+        if code in AT_ONCE:
+            log(f"{AT_ONCE[code]}, reconnecting now")
         elif code == UNAUTHENTICATED:
             await session.renew()
             log("token renewed, reconnecting")
@@ -237,7 +268,12 @@ def main() -> int:
     parser.add_argument("--auth", choices=["ticket", "subprotocol", "query"], default="ticket")
     parser.add_argument("--max-attempts", type=int, default=10)
     args = parser.parse_args()
-    password = os.environ.get("CHAT_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    password = os.environ.get("CHAT_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("-- no terminal to ask for the password on: set CHAT_PASSWORD", file=sys.stderr)
+            return 2
+        password = getpass.getpass(f"password for {args.user}: ")
     session = Session(args.server, args.user, password)
     try:
         return asyncio.run(run(args.server, args.room, session, args.auth, args.max_attempts))

@@ -1,5 +1,6 @@
-"""examples/client.py as a user runs it: logs in, chats, refreshes its token over the open
-socket, resumes after a restart without losing or repeating a message."""
+"""examples/client.py as a user runs it: logs in, shows the recent history, chats, refreshes its
+token over the open socket, resumes by position after a restart without losing or repeating a
+message, and says what to do when it has no terminal to ask for the password on."""
 
 import os
 import queue
@@ -25,12 +26,14 @@ def short_token_daphne(django_db_setup, tmp_path):
     stop_daphne(server)
 
 
-def start_client(server, auth: str = "ticket") -> tuple[subprocess.Popen, queue.Queue]:
-    """examples/client.py as bob in lobby, its output lines arriving on a queue."""
+def start_client(
+    server, auth: str = "ticket", user: str = "bob"
+) -> tuple[subprocess.Popen, queue.Queue]:
+    """examples/client.py as ``user`` in lobby, its output lines arriving on a queue."""
     client = subprocess.Popen(
         [
             *(sys.executable, "examples/client.py", "--server", server.http),
-            *("--user", "bob", "--room", "lobby", "--auth", auth),
+            *("--user", user, "--room", "lobby", "--auth", auth),
         ],
         cwd=ROOT,
         env={**os.environ, "CHAT_PASSWORD": PASSWORD},
@@ -109,3 +112,51 @@ def test_client_catches_up_on_what_it_missed_while_the_server_was_down(tmp_path)
         stop_daphne(server)
     shown = [line for line in seen if "bob: " in line]
     assert len(shown) == 4  # each message exactly once
+
+
+def test_client_shows_history_at_start_and_what_was_sent_during_a_cut(tmp_path):
+    """alice has shown no live message yet when the server goes away; bob's line stored during
+    the cut still reaches her screen (she resumes by position, not by a message shown), after
+    the history she was shown at start, each line once and in order."""
+    room = RoomFactory(slug="lobby")
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    for user in (alice, bob):
+        MembershipFactory(room=room, user=user, role=Role.MEMBER)
+    for i in range(3):
+        Message.objects.create(room=room, author=bob, body=f"earlier {i}")
+    server = start_daphne(tmp_path)
+    client, lines = start_client(server, user="alice")
+    seen: list[str] = []
+    try:
+        wait_for(lines, "-- joined lobby", seen)
+        wait_for(lines, "bob: earlier 2", seen)  # the history, loaded once joined
+        stop_daphne(server)
+        Message.objects.create(room=room, author=bob, body="sent during the cut")
+        server = start_daphne(tmp_path, port=server.port)
+        wait_for(lines, "bob: sent during the cut", seen, timeout=20)
+        client.stdin.close()
+        assert client.wait(timeout=10) == 0
+    finally:
+        client.kill()
+        stop_daphne(server)
+    shown = [line.split("] ", 1)[1].strip() for line in seen if "] bob: " in line]
+    assert shown == [*(f"bob: earlier {i}" for i in range(3)), "bob: sent during the cut"]
+
+
+def test_client_without_a_terminal_or_password_says_so_and_exits(live_daphne):
+    env = {key: value for key, value in os.environ.items() if key != "CHAT_PASSWORD"}
+    result = subprocess.run(
+        [
+            *(sys.executable, "examples/client.py", "--server", live_daphne.http),
+            *("--user", "bob", "--room", "lobby"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "set CHAT_PASSWORD" in result.stderr
+    assert "Traceback" not in result.stderr
