@@ -97,6 +97,7 @@ class Chat:
         self.seen: set[int] = set()
         self.online: set[str] = set()  # room.joined's list, presence changes applied
         self.seq: int | None = None  # the stream position everything up to has been shown
+        self.joined_at = 0  # room.joined's seq: the replay ends there, live frames follow
         self.epoch: str | None = None
         self.pending: dict[str, str] = {}  # client_id -> body, in the order typed
         self.resume_now = False  # we closed the socket on a skipped position
@@ -120,22 +121,27 @@ class Chat:
         if kind == "room.joined":
             self.online = set(data["online"])
             log(f"joined {self.room} as {data['role']} (online: {', '.join(data['online'])})")
+            # A replay (positions up to this one) may follow; live frames go on from the next.
+            # Our position moves with the frames themselves, so a cut in mid-replay resumes
+            # from the last one shown.
+            self.joined_at = data["seq"]
             if data.get("recovered") is not True:  # first join, or the server could not replay
                 await self.load_history(upto=data["seq"], epoch=data["epoch"])
-            # A replay (positions up to this one) follows; live frames go on from the next.
-            self.seq, self.epoch = data["seq"], data["epoch"]
+                self.seq = data["seq"]
+            self.epoch = data["epoch"]
             for client_id, body in list(self.pending.items()):  # same ids: stored once
                 await send(ws, body, client_id)
         elif kind == "presence":  # what changed since room.joined's list
             self.online = (self.online | set(data["joined"])) - set(data["left"])
             log(f"online: {', '.join(sorted(self.online))}")
         elif kind in {"message.new", "message.deleted"}:
-            if data["seq"] > self.seq + 1:
-                log(f"position {self.seq + 1} never arrived; resuming")
+            expected = max(self.seq, self.joined_at) + 1
+            if data["seq"] > expected:
+                log(f"position {expected} never arrived; resuming")
                 self.resume_now = True
                 await ws.close()
                 return
-            self.seq = max(self.seq, data["seq"])  # at or before it: a replayed event
+            self.seq = max(self.seq, data["seq"])  # before ``expected``: a replayed event
             if kind == "message.new":
                 self.show(data)
             else:

@@ -1,7 +1,8 @@
-"""A protocol-2 chat client for chaos and restart tests: resumes with ``?after=``, resends
-unacknowledged messages with the same ``client_id``, refreshes its token in-band, reconnects at
-once on 1012 and after a short random pause otherwise, and keeps a transcript of every
-``message.new`` it was shown, so a test can compare it with the database."""
+"""A protocol-2 chat client for chaos and restart tests: resumes by position
+(``?since=<seq>&epoch=<epoch>``), resends unacknowledged messages with the same ``client_id``,
+refreshes its token in-band, reconnects at once on 1012 and 4009 and after a short random pause
+otherwise, and keeps a transcript of every ``message.new`` it was shown (and the position of
+every stream frame), so a test can compare it with the database."""
 
 import asyncio
 import contextlib
@@ -30,6 +31,21 @@ def crowd_in_lobby(size: int, prefix: str) -> list:
     return users
 
 
+def room_head(slug: str = "lobby") -> int:
+    """The room's newest stream position (synchronous; tests call it through sync_to_async)."""
+    from chat.models import Room
+
+    return Room.objects.values_list("seq", flat=True).get(slug=slug)
+
+
+def stored_in_order(slug: str = "lobby") -> list[int]:
+    """The room's message ids in stream order: what every transcript must equal."""
+    from chat.models import Message
+
+    messages = Message.objects.filter(room__slug=slug).order_by("seq")
+    return list(messages.values_list("pk", flat=True))
+
+
 @dataclass
 class Chatter:
     user: object
@@ -37,14 +53,12 @@ class Chatter:
     room: str = "lobby"
     token_seconds: int | None = None  # None: the server's default lifetime
     ssl: object = None
-    # Resume this many messages back (0: from the last one). With several server processes two
-    # messages committed an instant apart can arrive in either order, so a client resumes a
-    # little early and drops the ids it has.
-    overlap: int = 0
-    transcript: list[int] = field(default_factory=list)
+    transcript: list[int] = field(default_factory=list)  # message ids, as shown
+    positions: list[int] = field(default_factory=list)  # seq of every stream frame, as received
     seen: set[int] = field(default_factory=set)
     outages: list[float] = field(default_factory=list)  # seconds from a cut to room.joined
     duplicates: list[int] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (expected, received) live seqs
     pending: dict[str, str] = field(default_factory=dict)
     sent: set[str] = field(default_factory=set)
     acked: dict[str, int] = field(default_factory=dict)
@@ -53,16 +67,17 @@ class Chatter:
     ws: ClientConnection | None = None
     down_since: float | None = None
     joined: asyncio.Event = field(default_factory=asyncio.Event)
+    position: int = 0  # the last stream frame's seq: a resume starts after it
+    epoch: str | None = None
+    joined_at: int = 0  # room.joined's seq: the replay ends there, live frames follow
 
     @property
     def last_id(self) -> int | None:
         return max(self.transcript) if self.transcript else None
 
-    def resume_from(self) -> int | None:
-        if not self.transcript:
-            return 0 if self.connects else None  # once in, always resume (from the start)
-        newest = sorted(self.transcript)[-(self.overlap + 1) :]
-        return newest[0] if self.overlap else newest[-1]
+    @property
+    def caught_up_to(self) -> int:
+        return max(self.position, self.joined_at)
 
     async def token(self) -> str:
         from datetime import timedelta
@@ -71,8 +86,8 @@ class Chatter:
         return await sync_to_async(access_token)(self.user, lifetime=lifetime)
 
     async def url(self) -> tuple[str, list[str]]:
-        after = self.resume_from()
-        query = f"?after={after}" if after is not None else ""
+        # Once in, always resume (from the start, the first time round).
+        query = f"?since={self.position}&epoch={self.epoch}" if self.epoch else ""
         return (
             f"{self.ws_base}/ws/rooms/{self.room}/{query}",
             ["chat.v2", f"bearer.{await self.token()}"],
@@ -122,7 +137,7 @@ class Chatter:
                     self.down_since = time.monotonic()
                 self.ws = None
                 self.joined.clear()
-            if code is None or code != 1012:
+            if code not in {1012, 4009}:
                 await asyncio.sleep(random.uniform(0.05, 0.5))
 
     async def _handle(self, ws, frame: dict) -> None:
@@ -133,21 +148,27 @@ class Chatter:
             if self.down_since is not None:
                 self.outages.append(time.monotonic() - self.down_since)
                 self.down_since = None
+            self.epoch, self.joined_at = frame["epoch"], frame["seq"]
             self.joined.set()
             for client_id, body in list(self.pending.items()):
                 await ws.send(
                     json.dumps({"type": "message.send", "body": body, "client_id": client_id})
                 )
-        elif kind == "message.new":
-            if frame["id"] in self.seen:
-                if not self.overlap:  # resuming from the last id, the server never repeats
+        elif kind in {"message.new", "message.deleted"}:
+            seq = frame["seq"]
+            self.positions.append(seq)
+            if seq <= self.position:
+                self.duplicates.append(seq)  # resuming after it, the server never repeats
+            elif seq > self.joined_at and seq != self.caught_up_to + 1:
+                self.gaps.append((self.caught_up_to + 1, seq))
+            self.position = max(self.position, seq)
+            if kind == "message.new":
+                if frame["id"] in self.seen:
                     self.duplicates.append(frame["id"])
-            elif not self.overlap and self.last_id is not None and frame["id"] < self.last_id:
-                self.duplicates.append(frame["id"])  # out of order where order is promised
-            else:
-                self.seen.add(frame["id"])
-                self.transcript.append(frame["id"])
-            self.pending.pop(frame.get("client_id") or "", None)
+                else:
+                    self.seen.add(frame["id"])
+                    self.transcript.append(frame["id"])
+                self.pending.pop(frame.get("client_id") or "", None)
         elif kind == "message.ack":
             self.acked[frame["client_id"]] = frame["id"]
             self.pending.pop(frame["client_id"], None)
