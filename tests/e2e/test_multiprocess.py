@@ -208,6 +208,88 @@ async def test_membership_revoked_through_rest_on_a_closes_socket_on_b_4003(serv
     assert closed_at - started < 1.0
 
 
+# Room streams across processes ------------------------------------------------------------------
+
+SENDERS, SENT_EACH = 20, 10
+
+
+def stored_ids_after(database_url: str, slug: str, seq: int) -> list[int]:
+    """The room's message ids after position ``seq``, in stream order, read from the database."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT m.id FROM chat_message m JOIN chat_room r ON r.id = m.room_id "
+            "WHERE r.slug = %s AND m.seq > %s ORDER BY m.seq",
+            (slug, seq),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+class StreamReader:
+    """One socket's stream frames, read until it closes: (seq, id) in arrival order."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.frames, self.joined = ws, [], None
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for text in self.ws:
+                frame = json.loads(text)
+                if frame["type"] == "room.joined":
+                    self.joined = frame
+                elif frame["type"] in {"message.new", "message.deleted"}:
+                    self.frames.append((frame["seq"], frame["id"]))
+
+
+async def test_twenty_senders_through_both_processes_give_every_receiver_one_stream(
+    servers, seeded, service_database
+):
+    """20 members send at once, half through each process; every receiver, on either process,
+    gets positions start+1, start+2, ... without a hole or a repeat, and its transcript equals
+    the database's in stream order."""
+    a, b = servers
+    users = [f"crowd{i}" for i in range(SENDERS)]
+    sockets = [
+        await connect(room_url((a, b)[index % 2], seeded[user])) for index, user in enumerate(users)
+    ]
+    watchers = [
+        await connect(room_url(a, seeded["alice"])),
+        await connect(room_url(b, seeded["bob"])),
+    ]
+    readers = [StreamReader(ws) for ws in sockets + watchers]
+    deadline = time.monotonic() + 10
+    while any(reader.joined is None for reader in readers):
+        assert time.monotonic() < deadline, "not every socket joined"
+        await asyncio.sleep(0.05)
+    start = min(reader.joined["seq"] for reader in readers)
+
+    async def send_all(ws, user: str) -> None:
+        for n in range(SENT_EACH):
+            await ws.send(json.dumps({"type": "message.send", "body": f"{user} {n}"}))
+
+    await asyncio.gather(*(send_all(ws, user) for ws, user in zip(sockets, users, strict=True)))
+    total = SENDERS * SENT_EACH
+    deadline = time.monotonic() + 30
+    while any(len(reader.frames) < total for reader in readers):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    stored = stored_ids_after(service_database, "lobby", start)
+    assert len(stored) == total
+    for reader in readers:
+        seqs = [seq for seq, _ in reader.frames]
+        assert seqs == list(range(reader.joined["seq"] + 1, reader.joined["seq"] + total + 1))
+        assert [message_id for _, message_id in reader.frames] == stored
+    for ws in sockets + watchers:
+        await ws.close()
+    for reader in readers:
+        await reader.reader
+    assert server_errors(a) == []
+    assert server_errors(b) == []
+
+
 # A crowd on one process -------------------------------------------------------------------------
 
 
@@ -516,6 +598,51 @@ async def test_a_removal_made_while_redis_is_down_still_closes_every_socket(
         # channels_redis logs its subscriber's lost connection at ERROR itself; nothing else may.
         errors = [line for line in server_errors(server) if " ERROR " in line]
         assert [line for line in errors if "channels_redis.pubsub" not in line] == []
+
+
+STORE_FROM_SHELL = """
+from accounts.models import User
+from chat.models import Message, Room
+room = Room.objects.get(slug="outage")
+carol = User.objects.get(username="carol")
+message = Message.objects.create(room=room, author=carol, body={body!r})
+print("SEQ=%d" % message.seq)
+"""
+
+
+async def test_a_broadcast_lost_while_redis_is_down_still_reaches_the_other_process(
+    outage_servers, own_redis, seeded, service_database
+):
+    """A message stored from the shell while Redis is down: its broadcast is lost in the layer
+    (logged, gone). Both sockets still get it, from the database, in order, without
+    reconnecting; and the next message, stored once Redis is back, follows it."""
+    a, b = outage_servers
+    async with (
+        connect(room_url(a, seeded["alice"], "outage")) as on_a,
+        connect(room_url(b, seeded["bob"], "outage")) as on_b,
+    ):
+        await next_frame(on_a, "room.joined")
+        joined = await next_frame(on_b, "room.joined")
+        own_redis.stop()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            **server_env(service_database, own_redis.url(), "outage"),
+        }
+        out = await asyncio.to_thread(
+            manage, "shell", "-c", STORE_FROM_SHELL.format(body="while redis was down"), env=env
+        )
+        stored_at = int(out.split("SEQ=", 1)[1])
+        assert stored_at == joined["seq"] + 1
+        got = await next_frame(on_b, wait=10)  # CHAT_STREAM_CHECK_SECONDS (2 s) + the fill
+        assert (got["body"], got["seq"]) == ("while redis was down", stored_at)
+        own_redis.start()
+        out = await asyncio.to_thread(
+            manage, "shell", "-c", STORE_FROM_SHELL.format(body="after the outage"), env=env
+        )
+        got = await next_frame(on_b, wait=10)
+        assert (got["body"], got["seq"]) == ("after the outage", stored_at + 1)
+        assert (await next_frame(on_a, wait=10))["seq"] == stored_at  # A's socket, the same
 
 
 # A process that dies hard --------------------------------------------------------------------
