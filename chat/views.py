@@ -36,6 +36,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if membership is None or not permissions.can_view(membership.role):
         return not_found(request)
     role, user_id = membership.role, request.user.pk
+    # The room (and its stream position, data-seq) was read before the messages: the page's
+    # socket resumes from that position, so a message stored in between comes by the replay.
     recent = selectors.messages_recent(
         room_id=membership.room_id, limit=settings.CHAT_HISTORY_PAGE_SIZE
     )

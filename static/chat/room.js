@@ -1,12 +1,15 @@
 // Room page client (protocol 2): one WebSocket, reconnect with backoff and jitter (at once after
-// a deploy's 1012), close codes honoured; every reconnect resumes with ?after=<newest shown>, so
-// the server replays what was missed (the REST history is the fallback when it cannot); every
-// send carries a client_id and is resent with it until acknowledged, so nothing typed is lost
-// or stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
+// a deploy's 1012 or a 4009), close codes honoured. The page keeps its position in the room's
+// stream (seq and epoch, from the rendered history on): every live frame's seq is checked, and
+// every (re)connect resumes with ?since=<seq>&epoch=<epoch>, so the server replays what was
+// missed (the REST history is the fallback when it cannot, recovered: false); every send
+// carries a client_id and is resent with it until acknowledged, so nothing typed is lost or
+// stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
 
 // Mirrors chat/close_codes.py (CloseCode); docs/codes.md says what each one asks of us.
 const CLOSE = {
   SERVICE_RESTART: 1012,
+  STREAM_GAP: 4009,
   UNAUTHENTICATED: 4001,
   FORBIDDEN: 4003,
   ROOM_NOT_FOUND: 4004,
@@ -56,6 +59,51 @@ const deleted = new Set();
 // Sends not yet acknowledged (message.ack), by client id, in the order typed: resent with the
 // same id after every join, so the server stores each exactly once.
 const pending = new Map();
+
+// Stream position ----------------------------------------------------------------------------
+
+// Where this page is in the room's stream: every event up to `seq` of stream `epoch` is shown.
+// `joinedAt`: the last room.joined's seq (a replay ends there, live frames follow it).
+const stream = {
+  seq: Number(root.dataset.seq) || 0,
+  epoch: root.dataset.epoch || null,
+  joinedAt: 0,
+};
+// Set when this page closed its socket because a position never arrived: reconnect at once.
+let resumeNow = false;
+
+function resumeQuery() {
+  if (!stream.epoch) return "";
+  return `?since=${stream.seq}&epoch=${encodeURIComponent(stream.epoch)}`;
+}
+
+// room.joined: `seq` is where live frames continue. Resumed (recovered: true): the replay's
+// frames follow and move the position themselves, so a cut in mid-replay resumes from the last
+// one shown. Otherwise the page reloads history (backfill) and takes the new position.
+function streamJoined(data) {
+  const reload = data.recovered !== true;
+  const previous = { seq: stream.seq, epoch: stream.epoch };
+  stream.joinedAt = data.seq;
+  if (reload) stream.seq = data.seq;
+  stream.epoch = data.epoch;
+  return reload ? previous : null;
+}
+
+// A message.new or message.deleted frame: true to apply it (a replayed or repeated one is
+// applied again harmlessly, by id); false when a position was skipped (never expected): the
+// socket is closed and the page resumes from its position at once.
+function streamAccepts(data) {
+  const seq = Number(data.seq);
+  const expected = Math.max(stream.seq, stream.joinedAt) + 1;
+  if (!Number.isSafeInteger(seq)) return true;
+  if (seq > expected) {
+    resumeNow = true;
+    socket?.close();
+    return false;
+  }
+  stream.seq = Math.max(stream.seq, seq);
+  return true;
+}
 
 // Display -------------------------------------------------------------------------------
 
@@ -122,14 +170,16 @@ function messageIds() {
   return Array.from(list.children, (item) => Number(item.dataset.id));
 }
 
-// Ids grow with creation time (both are set on insert), so id order is display order.
+// Display order is stream order (seq): the order the room's messages were committed in.
 function insertMessage(message) {
   const id = Number(message.id);
+  const seq = Number(message.seq);
   if (!Number.isSafeInteger(id) || deleted.has(id)) return;
   if (list.querySelector(`li[data-id="${id}"]`)) return;
   const follow = nearBottom();
   const item = messageItem(message);
-  const after = Array.from(list.children).find((other) => Number(other.dataset.id) > id);
+  item.dataset.seq = String(seq);
+  const after = Array.from(list.children).find((other) => Number(other.dataset.seq) > seq);
   list.insertBefore(item, after ?? null);
   if (!after && follow) scrollToBottom();
 }
@@ -183,12 +233,14 @@ async function getJson(url) {
   }
 }
 
-// After every join: replay what was missed (?after=<newest shown>, oldest first, every page),
-// then drop shown messages that were deleted meanwhile (absent from the newest page's span).
-async function backfill() {
+// After a join the server could not replay (recovered: false): load what was missed from the
+// position the page had (?since=<seq>, every page, when still in the same stream; the newest
+// page otherwise), then drop shown messages that were deleted meanwhile (absent from the newest
+// page's span).
+async function backfill(previous) {
   const base = root.dataset.historyUrl;
-  const shown = messageIds();
-  let url = `${base}?after=${shown.length ? Math.max(...shown) : 0}`;
+  const sameStream = previous.epoch !== null && previous.epoch === stream.epoch;
+  let url = sameStream ? `${base}?since=${previous.seq}` : base;
   for (let page = 0; url && page < MAX_BACKFILL_PAGES; page += 1) {
     const data = await getJson(url);
     if (!data) return;
@@ -212,10 +264,8 @@ async function backfill() {
 function socketUrl() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const path = `/ws/rooms/${encodeURIComponent(root.dataset.room)}/`;
-  const shown = messageIds();
-  // Resume: the server replays what came after the newest message this page shows.
-  const resume = shown.length ? `?after=${Math.max(...shown)}` : "";
-  return `${scheme}://${window.location.host}${path}${resume}`;
+  // Resume: the server replays what came after this page's stream position.
+  return `${scheme}://${window.location.host}${path}${resumeQuery()}`;
 }
 
 function newClientId() {
@@ -260,6 +310,7 @@ function onFrame(event) {
   }
   switch (data.type) {
     case "message.new":
+      if (!streamAccepts(data)) return;
       insertMessage(data);
       if (data.client_id) settlePending(data.client_id);
       break;
@@ -267,6 +318,7 @@ function onFrame(event) {
       acknowledgePending(data.client_id, data.id);
       break;
     case "message.deleted":
+      if (!streamAccepts(data)) return;
       removeMessage(data.id);
       break;
     case "room.joined":
@@ -280,8 +332,11 @@ function onFrame(event) {
       attempt = 0;
       showState("Connected", "open");
       showOnline(data.online);
-      // Replayed frames follow; without a complete replay, ask the REST history instead.
-      if (data.recovered !== true) backfill();
+      {
+        // Replayed frames follow; without a complete replay, ask the REST history instead.
+        const previous = streamJoined(data);
+        if (previous) backfill(previous);
+      }
       sendPending();
       showPending();
       break;
@@ -332,6 +387,12 @@ function onClose(event) {
   if (event.code === CLOSE.RATE_LIMITED) {
     showError("You are sending too fast; reconnecting in a moment.");
     attempt = Math.max(attempt, 4);
+  }
+  if ((resumeNow || event.code === CLOSE.STREAM_GAP) && !stopped) {
+    // A position never arrived: resume from where the page is, now.
+    resumeNow = false;
+    connect();
+    return;
   }
   if (event.code === CLOSE.SERVICE_RESTART && !stopped) {
     // A deploy: another server (or this one, back) takes us now; no backoff.

@@ -1,6 +1,7 @@
 """Network loss: the page retries with exponential backoff, then resumes: the server replays
 what it missed, deletes included."""
 
+import json
 import re
 import time
 from itertools import pairwise
@@ -194,3 +195,52 @@ def test_a_message_typed_while_offline_shows_as_pending_and_the_notice_goes_once
     expect(notice).to_be_hidden()
     expect(bob.locator("#room-error")).to_be_hidden()
     expect(bob.locator("#messages li .body", has_text="typed in the tunnel")).to_have_count(1)
+
+
+def test_a_message_whose_broadcast_never_reached_the_server_still_appears(new_page, lobby):
+    """Written from this test process, a message's broadcast stays in this process's in-memory
+    layer: the page's server never hears it. The page still shows it, in stream order, without
+    a reload (the server's position check reads it from the database); and the page's socket
+    resumes from the position it was rendered at."""
+    room, users = lobby
+    off_loop(MessageFactory, room=room, author=users["alice"], body="first")
+    bob = new_page().page
+    sockets: list[str] = []
+    bob.on("websocket", lambda ws: sockets.append(ws.url))
+    log_in(bob, "bob")
+    open_room(bob)
+    room.refresh_from_db()
+    assert sockets[-1].endswith(f"/ws/rooms/lobby/?since=1&epoch={room.epoch}")
+    off_loop(MessageFactory, room=room, author=users["alice"], body="second")
+    off_loop(MessageFactory, room=room, author=users["alice"], body="third")
+    expect(bob.locator("#messages li .body")).to_have_text(["first", "second", "third"])
+    seqs = bob.locator("#messages li").evaluate_all("items => items.map(i => i.dataset.seq)")
+    assert seqs == ["1", "2", "3"]
+    assert len(sockets) == 1  # no reconnect
+
+
+def test_a_skipped_position_makes_the_page_resume_from_its_own_at_once(new_page, lobby):
+    room, users = lobby
+    off_loop(MessageFactory, room=room, author=users["alice"], body="first")
+    bob = new_page().page
+    connections: list = []
+
+    def route(page_side) -> None:
+        connections.append((page_side.url, page_side, page_side.connect_to_server()))
+
+    bob.route_web_socket(re.compile(r"/ws/rooms/lobby/(\?.*)?$"), route)
+    log_in(bob, "bob")
+    open_room(bob)
+    room.refresh_from_db()
+    _, page_side, _ = connections[-1]
+    # A frame two positions ahead of the page's (as if position 2 were lost on the way).
+    skipped = {"type": "message.new", "id": 999, "seq": 3, "room": "lobby", "author": "alice",
+               "body": "ahead", "created_at": "2026-01-01T00:00:00+00:00"}  # fmt: skip
+    page_side.send(json.dumps(skipped))
+    sent_at = time.monotonic()
+    while len(connections) < 2:
+        assert time.monotonic() - sent_at < 2, "the page did not resume"
+        bob.wait_for_timeout(25)
+    assert connections[-1][0].endswith(f"?since=1&epoch={room.epoch}")
+    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    expect(bob.locator("#messages li .body")).to_have_text(["first"])  # never shown
