@@ -1,5 +1,8 @@
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from chat import services
@@ -81,3 +84,12 @@ def test_bulk_create_without_positions_is_refused(lobby):
     room, users = lobby
     with pytest.raises(IntegrityError):
         Message.objects.bulk_create([Message(room=room, author=users["bob"], body="x")])
+
+
+def test_new_stream_epochs_renames_every_rooms_stream(lobby):
+    before = dict(Room.objects.values_list("slug", "epoch"))
+    call_command("new_stream_epochs", stdout=io.StringIO())
+    after = dict(Room.objects.values_list("slug", "epoch"))
+    assert set(after) == set(before) == {"lobby", "staff"}
+    assert all(after[slug] != before[slug] for slug in after)
+    assert len(set(after.values())) == len(after)
