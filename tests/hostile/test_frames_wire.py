@@ -129,7 +129,7 @@ async def test_confusing_json_stores_only_what_the_protocol_defines(wire, text, 
         reply = wire.observe(await answer_to(bob, text))
         seen = await next_frame(alice, "message.new")
     assert reply == seen
-    assert set(reply) == {"type", "id", "room", "author", "body", "created_at"}
+    assert set(reply) == {"type", "id", "seq", "room", "author", "body", "created_at"}
     assert (reply["author"], reply["room"], reply["body"]) == ("bob", "lobby", stored_body)
     assert reply["created_at"] > "2020"
     stored = await sync_to_async(Message.objects.select_related("author", "room").get)(
@@ -325,6 +325,7 @@ async def test_xss_bodies_and_usernames_are_stored_and_broadcast_verbatim(wire):
         assert stored.author.username == name
         assert raw == message_new_frame(
             message_id=stored.pk,
+            seq=stored.seq,
             room="lobby",
             author=name,
             body=stored.body,
