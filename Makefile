@@ -7,7 +7,7 @@ PORT ?= 8000
 RUN_SETTINGS ?= config.settings.local
 FAST_TIER := not browser and not e2e and not services
 
-.PHONY: run test test-fast bench bench-writes lint format clean
+.PHONY: run test test-fast bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,6 @@ test-fast: $(VENV)/.dev-deps
 ## bench: start every server variant on loopback, load it, print the table (bench/results/*.json)
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
-
-## bench-writes: messages/s into one room from 20 concurrent senders on PostgreSQL (127.0.0.1:5432)
-bench-writes: $(VENV)/.dev-deps
-	$(BIN)/python -m bench.stream_writes $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
