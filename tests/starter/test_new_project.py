@@ -154,7 +154,12 @@ def test_minimal_project_has_no_removed_part_and_no_reference_to_one(projects):
     for choice in generator.CHOICES.values():
         for path in choice.paths:
             assert not (project / path).exists(), path
-    assert not (project / "chat" / "management").exists()
+    # Without the demo, the commands left are the project's own (new_stream_epochs).
+    commands = project / "chat" / "management" / "commands"
+    assert sorted(path.name for path in commands.glob("*.py")) == [
+        "__init__.py",
+        "new_stream_epochs.py",
+    ]
     assert (project / "deploy" / "production.env.example").is_file()
     files = tracked_text_files(project)
     references = [ref for choice in generator.CHOICES.values() for ref in choice.references]
