@@ -91,6 +91,20 @@ class RoomListCreate(generics.ListCreateAPIView):
         serializer.instance = room
 
 
+class RoomDestroy(APIView):
+    """``DELETE`` the room (owners): 204; its open sockets close 4004. Not a member: 404; a
+    member who is not an owner: 403."""
+
+    @extend_schema(responses={204: None, 403: None, 404: None})
+    def delete(self, request: Request, slug: str) -> Response:
+        actor = _membership_or_404(request, slug)
+        try:
+            services.room_delete(room_id=actor.room_id, actor=request.user)
+        except services.ServiceError as error:
+            raise _api_error(error) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class StrictCursorPagination(CursorPagination):
     """DRF's cursor pagination, except that a cursor the server did not write is a 400.
 

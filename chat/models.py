@@ -19,12 +19,32 @@ class Role(models.TextChoices):
     READER = "reader", "Reader"
 
 
+def lock_rooms(queryset) -> None:
+    """Lock the rooms' rows (``SELECT ... FOR UPDATE``, in id order) for the transaction.
+
+    Every writer that must not race a room's deletion takes this lock first: membership changes
+    (``chat.services``), message writes, and the deletion itself, before Django's cascade
+    collects the room's messages. Without it a message committed between the collection and the
+    room's ``DELETE`` made the deletion fail at commit (foreign-key violation, a 500); with it the
+    message's writer waits, then finds the room gone.
+    """
+    list(queryset.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
+class RoomQuerySet(models.QuerySet):
+    def delete(self):
+        """The admin's bulk delete and ``Room.objects.filter(...).delete()``: locked first."""
+        with transaction.atomic(using=self.db):
+            lock_rooms(self.model.objects.using(self.db).filter(pk__in=self.values("pk")))
+            return super().delete()
+
+
 def new_epoch() -> str:
     """A fresh name for a room's stream: 8 hex digits, never reused in practice."""
     return secrets.token_hex(4)
 
 
-class RoomManager(models.Manager):
+class RoomManager(models.Manager.from_queryset(RoomQuerySet)):
     def stream_advance(self, room_id: int) -> int:
         """Take the room's next stream position; call inside the transaction that stores the
         event (``transaction.atomic``).
@@ -86,6 +106,14 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def delete(self, using=None, keep_parents=False):
+        """``room.delete()`` (the admin's delete page, the shell): locked first, like every
+        other deletion path (``lock_rooms``)."""
+        using = using or "default"
+        with transaction.atomic(using=using):
+            lock_rooms(Room.objects.using(using).filter(pk=self.pk))
+            return super().delete(using=using, keep_parents=keep_parents)
 
 
 class Membership(models.Model):

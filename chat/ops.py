@@ -40,10 +40,22 @@ async def _channel_layer_ok() -> bool:
             channel = await layer.new_channel()
             await layer.send(channel, {"type": "readyz.probe"})
             await layer.receive(channel)
+            await _release_channel(layer, channel)
         return True
     except LAYER_ERRORS:
         record_channel_layer_error(LayerOperation.PROBE)
         return False
+
+
+async def _release_channel(layer, channel: str) -> None:
+    """End the probe's channel the way a consumer's ends: channel layers drop a channel (the
+    Redis pub/sub layer unsubscribes it) when a ``receive`` waiting on it is cancelled. Without
+    this each probe left one subscription behind for the life of the process."""
+    waiter = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)  # let it start waiting on the channel
+    waiter.cancel()
+    # wait(), not await: the waiter's CancelledError is its own, never this task's.
+    await asyncio.wait([waiter])
 
 
 @require_GET

@@ -55,6 +55,11 @@ def keeps_an_owner(*, owner_count: int, target_role: str | None, new_role: str |
     return owner_count > 1
 
 
+def can_delete_room(role: str | None) -> bool:
+    """Only owners delete a room (its history and memberships go with it)."""
+    return role == Role.OWNER
+
+
 def can_delete_own_messages(role: str | None) -> bool:
     """Whoever may send may take their own words back."""
     return can_send(role)

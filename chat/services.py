@@ -184,6 +184,21 @@ def membership_remove(*, room_id: int, actor, username: str) -> None:
         target.delete()
 
 
+def room_delete(*, room_id: int, actor) -> None:
+    """Delete the room with its history and memberships; every socket of the room closes 4004
+    (``chat.signals`` sends ``room.deleted`` after commit). Owners only.
+
+    The room row is locked first (``models.lock_rooms``, the same order as every other writer:
+    room row first), then the actor's role is read under the lock, then the cascade runs: a
+    message sent meanwhile waits for the lock and is refused, never a foreign-key error here.
+    """
+    with transaction.atomic():
+        actor_role = _lock_room_and_get_role(room_id=room_id, user=actor)
+        if not permissions.can_delete_room(actor_role):
+            raise NotAllowed("Only an owner can delete this room.")
+        Room.objects.get(pk=room_id).delete()
+
+
 def _lock_room_and_get_role(*, room_id: int, user) -> str | None:
     """Lock the room row for this transaction, then read ``user``'s role fresh under it."""
     locked = Room.objects.select_for_update().filter(pk=room_id).values_list("pk", flat=True)

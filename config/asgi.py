@@ -20,6 +20,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from accounts.addresses import client_address  # noqa: E402
 from accounts.middleware import (  # noqa: E402
     QueryTokenAuthMiddleware,
     SessionUnlessTokenMiddleware,
@@ -34,6 +35,7 @@ apply_server_shims(
     drain_close_code=int(CloseCode.SERVICE_RESTART),
     drain_seconds=settings.SERVER_DRAIN_SECONDS,
     allow_untested_versions=settings.SERVER_SHIMS_ALLOW_UNTESTED,
+    client_address=client_address,
 )
 
 

@@ -37,6 +37,28 @@ daphne's server:
    https`` (with ``--proxy-headers``). The origin check compares the Origin's scheme with the
    socket's, so the scope now carries ``wss`` for those, ``ws`` otherwise.
 
+8. Credentials in the access log. daphne's access log (``--access-log``, or stdout) is written
+   by its action logger straight to a stream, outside ``logging``: an HTTP request line is
+   written whole, query string included, so ``/healthz?token=...``, a REST call with
+   ``?access_token=`` or a socket URL whose ``Upgrade`` header a proxy dropped put a credential
+   there. Every path handed to the action logger now goes through
+   ``config.logging.redact_tokens`` first.
+9. ``Daphne-Root-Path``. daphne takes the ASGI ``root_path`` from this request header when a
+   client sends it, so any client could choose the script prefix of the site's own redirects
+   (``Location: /x/accounts/login/``), and a socket whose path does not start with it failed
+   routing (HTTP 500). The scope's ``root_path`` is now always the server's own (``--root-path``,
+   empty by default); the header is never read.
+10. ``--proxy-headers`` and the client address. With that flag daphne puts the *leftmost*
+    ``X-Forwarded-For`` entry (the client's own words) in the scope's ``client`` and its access
+    log. The address now follows the project's one rule instead (``accounts.addresses``,
+    ``TRUSTED_PROXY_COUNT``): with 0 the header is ignored and the TCP peer stands; with N the
+    N-th entry from the right.
+11. Handshakes refused before ``onConnect``. When autobahn refuses a handshake itself (a
+    repeated ``Sec-WebSocket-Protocol`` entry, an unknown version), daphne's ``onClose`` still
+    runs and reads ``self.server``, which only ``onConnect`` sets: an ``AttributeError`` logged
+    as a CRITICAL "Unhandled Error" (with ``-v 2``). Such a socket never reached the server, so
+    there is nothing to clean up: the close is now a no-op.
+
 autobahn's handshake:
 
 7. Debug lines nobody reads. For every new connection autobahn pretty-prints its ~40 protocol
@@ -53,11 +75,14 @@ channels' consumer dispatch:
 """
 
 import logging
+from collections.abc import Callable
 from importlib import metadata
 from pprint import pformat
 
 from channels.consumer import get_handler_name
 from django.core.exceptions import ImproperlyConfigured
+
+from .logging import redact_tokens
 
 logger = logging.getLogger("config.server_shims")
 
@@ -182,6 +207,12 @@ def server_send(protocol, original, content, binary: bool, *, max_backlog: int) 
     original(protocol, content, binary)
 
 
+def reached_server(protocol) -> bool:
+    """Shim 11: did daphne's ``onConnect`` run for this socket (so ``onClose`` has state to
+    clean up)?"""
+    return "server" in vars(protocol)
+
+
 def open_websockets(connections) -> list:
     from daphne.ws_protocol import WebSocketProtocol
 
@@ -234,7 +265,51 @@ def websocket_scheme(protocol) -> str:
     return "wss" if ISSLTransport.providedBy(protocol.transport) else "ws"
 
 
-def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None:
+def redacted_details(details: dict) -> dict:
+    """Shim 8: the action logger's details with every credential taken out of the path."""
+    path = details.get("path")
+    if not isinstance(path, str) or redact_tokens(path) == path:
+        return details
+    return {**details, "path": redact_tokens(path)}
+
+
+ClientAddressRule = Callable[[str | None, str | None], str | None]
+
+
+def peer_of(protocol) -> list | None:
+    """The TCP peer ``[host, port]`` of a daphne HTTP request or WebSocket protocol (None on a
+    unix socket)."""
+    peer = getattr(protocol, "client", None)  # twisted.web Request
+    if peer is None and getattr(protocol, "transport", None) is not None:
+        peer = protocol.transport.getPeer()
+    if hasattr(peer, "host") and hasattr(peer, "port"):
+        return [str(peer.host), peer.port]
+    return None
+
+
+def scope_header(scope: dict, name: bytes) -> str | None:
+    """Every value of header ``name`` in an ASGI scope, joined with commas as RFC 9110 joins
+    repeated fields."""
+    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
+    return ",".join(values) if values else None
+
+
+def forwarded_client(protocol, scope: dict, rule: ClientAddressRule) -> list | None:
+    """Shim 10: the scope's ``client`` under ``--proxy-headers``, by the project's address rule
+    (``rule(peer_host, x_forwarded_for)``) rather than daphne's leftmost entry."""
+    peer = peer_of(protocol)
+    address = rule(peer[0] if peer else None, scope_header(scope, b"x-forwarded-for"))
+    if address is None:
+        return None
+    if peer is not None and address == peer[0]:
+        return peer
+    daphne_client = scope.get("client")
+    return [address, daphne_client[1] if daphne_client else 0]
+
+
+def _patch_daphne_server(
+    *, drain_close_code: int, drain_seconds: float, client_address: ClientAddressRule | None
+) -> None:
     import time
 
     from daphne.server import Server
@@ -242,16 +317,25 @@ def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None
     from twisted.internet import reactor
 
     original_kill, original_listen_success = Server.kill_all_applications, Server.listen_success
-    original_create = Server.create_application
+    original_create, original_log_action = Server.create_application, Server.log_action
 
     def create_application(self, protocol, scope):
         if getattr(self, "draining", False) and scope["type"] == "http":
             # A kept-alive connection's next request while draining: no new work started.
             protocol.basic_error(503, b"Service Unavailable", "The server is restarting.")
             return None
+        # daphne's own fresh dict and protocol: changed in place, no copy.
         if isinstance(protocol, WebSocketProtocol) and "scheme" not in scope:
-            scope["scheme"] = websocket_scheme(protocol)  # daphne's own fresh dict: no copy
+            scope["scheme"] = websocket_scheme(protocol)
+        scope["root_path"] = protocol.root_path = self.root_path  # shim 9
+        if self.proxy_forwarded_address_header and client_address is not None:
+            scope["client"] = protocol.client_addr = forwarded_client(
+                protocol, scope, client_address
+            )
         return original_create(self, protocol, scope)
+
+    def log_action(self, protocol, action, details):
+        return original_log_action(self, protocol, action, redacted_details(details))
 
     def remember_port(self, port):
         if not hasattr(self, "drain_ports"):
@@ -272,10 +356,15 @@ def _patch_daphne_server(*, drain_close_code: int, drain_seconds: float) -> None
     Server.listen_success = remember_port
     Server.kill_all_applications = drain_then_kill
     Server.create_application = create_application
+    Server.log_action = log_action
 
 
 def _patch_daphne(
-    max_send_backlog_bytes: int, *, drain_close_code: int, drain_seconds: float
+    max_send_backlog_bytes: int,
+    *,
+    drain_close_code: int,
+    drain_seconds: float,
+    client_address: ClientAddressRule | None,
 ) -> None:
     try:
         from daphne.ws_protocol import WebSocketProtocol
@@ -285,8 +374,13 @@ def _patch_daphne(
         return
     _check_twisted_fields()
     _patch_autobahn()
-    _patch_daphne_server(drain_close_code=drain_close_code, drain_seconds=drain_seconds)
+    _patch_daphne_server(
+        drain_close_code=drain_close_code,
+        drain_seconds=drain_seconds,
+        client_address=client_address,
+    )
     original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
+    original_on_close = WebSocketProtocol.onClose
 
     def patched_close(self, code=None):
         server_close(self, original_close, code)
@@ -294,8 +388,14 @@ def _patch_daphne(
     def patched_send(self, content, binary=False):
         server_send(self, original_send, content, binary, max_backlog=max_send_backlog_bytes)
 
+    def patched_on_close(self, was_clean, code, reason):
+        if not reached_server(self):
+            return
+        original_on_close(self, was_clean, code, reason)
+
     WebSocketProtocol.serverClose = patched_close
     WebSocketProtocol.serverSend = patched_send
+    WebSocketProtocol.onClose = patched_on_close
     WebSocketProtocol.server_shims_applied = True
 
 
@@ -316,9 +416,14 @@ def apply_server_shims(
     drain_close_code: int,
     drain_seconds: float,
     allow_untested_versions: bool,
+    client_address: ClientAddressRule | None = None,
 ) -> None:
-    """Called once per process from ``config/asgi.py``."""
+    """Called once per process from ``config/asgi.py``. ``client_address(peer_host,
+    x_forwarded_for)`` is the project's reading of the client address (shim 10)."""
     check_versions(installed_versions(), allow_untested=allow_untested_versions)
     _patch_daphne(
-        max_send_backlog_bytes, drain_close_code=drain_close_code, drain_seconds=drain_seconds
+        max_send_backlog_bytes,
+        drain_close_code=drain_close_code,
+        drain_seconds=drain_seconds,
+        client_address=client_address,
     )

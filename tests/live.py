@@ -56,7 +56,9 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def logs(self) -> str:
-        return self.access_log.read_text() + self.app_log.read_text()
+        # No access-log file when the server was told to write it to stdout (``--access-log -``).
+        access = self.access_log.read_text() if self.access_log.exists() else ""
+        return access + self.app_log.read_text()
 
 
 def start_daphne(

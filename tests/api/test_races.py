@@ -17,6 +17,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -110,6 +111,72 @@ def test_concurrent_adds_of_one_user_create_one_membership():
     assert Membership.objects.filter(room=room, user=newcomer).count() == 1
 
 
+def _delete_room_by(path: str, room: Room, owner) -> None:
+    from chat import services
+
+    if path == "instance":  # the shell, the admin's delete page
+        room.delete()
+    elif path == "queryset":  # the admin's bulk action
+        Room.objects.filter(pk=room.pk).delete()
+    else:
+        services.room_delete(room_id=room.pk, actor=owner)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent transactions")
+@pytest.mark.parametrize("path", ["instance", "queryset", "service"])
+@pytest.mark.django_db(transaction=True)
+def test_a_message_committed_during_a_room_deletion_cannot_fail_it(path):
+    """A message committed while the deletion's cascade runs (after it collected the room's
+    messages, before the room's DELETE): the deletion wins, the message's writer is refused."""
+    from django.db import IntegrityError, transaction
+    from django.db.models.signals import pre_delete
+
+    from chat.models import Message
+
+    room = RoomFactory(slug="doomed")
+    owner, writer = UserFactory(), UserFactory()
+    MembershipFactory(room=room, user=owner, role=Role.OWNER)
+    Message.objects.create(room=room, author=writer, body="history")
+    outcome: dict = {}
+
+    def write_message() -> None:
+        try:
+            with transaction.atomic():
+                outcome["pid"] = connection.connection.info.backend_pid
+                Message.objects.create(room_id=room.pk, author=writer, body="late")
+            outcome["result"] = "committed"
+        except IntegrityError:
+            outcome["result"] = "refused"
+        finally:
+            connections.close_all()
+
+    def mid_cascade(sender, instance, **kwargs) -> None:
+        # Runs inside the deletion, after the collection: start the writer, and go on once it
+        # has committed or waits on the room's lock.
+        writer_thread = threading.Thread(target=write_message)
+        writer_thread.start()
+        outcome["thread"] = writer_thread
+        deadline = time.monotonic() + 20
+        while writer_thread.is_alive() and time.monotonic() < deadline:
+            pid = outcome.get("pid")
+            if pid is not None:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
+                    if cursor.fetchone():
+                        return
+            time.sleep(0.01)
+
+    pre_delete.connect(mid_cascade, sender=Room, dispatch_uid="mid_cascade")
+    try:
+        _delete_room_by(path, room, owner)
+    finally:
+        pre_delete.disconnect(dispatch_uid="mid_cascade")
+    outcome["thread"].join(timeout=30)
+    assert not Room.objects.filter(pk=room.pk).exists()
+    assert not Message.objects.filter(room_id=room.pk).exists()
+    assert outcome["result"] == "refused"
+
+
 @pytest.mark.services
 @pytest.mark.skipif(bool(os.environ.get(INNER_RUN)), reason="this is the PostgreSQL run")
 @pytest.mark.skipif(
@@ -130,4 +197,4 @@ def test_races_on_postgresql():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout, result.stdout[-2000:]
+    assert "6 passed" in result.stdout, result.stdout[-2000:]

@@ -370,3 +370,26 @@ def test_an_owner_steps_down_after_transferring_ownership(lobby):
             "user__username", flat=True
         )
     ) == ["bob"]
+
+
+# DELETE /api/rooms/<slug>/ --------------------------------------------------------------------
+
+
+def test_an_owner_deletes_a_room_with_its_history(lobby):
+    room, users = lobby
+    MessageFactory(room=room, author=users["bob"])
+    assert client_for(users["alice"]).delete("/api/rooms/lobby/").status_code == 204
+    assert not Membership.objects.filter(room_id=room.pk).exists()
+    assert client_for(users["alice"]).get("/api/rooms/lobby/messages/").status_code == 404
+
+
+@pytest.mark.parametrize(("username", "status"), [("bob", 403), ("dave", 403), ("carol", 404)])
+def test_only_owners_delete_rooms_and_outsiders_learn_nothing(lobby, username, status):
+    _, users = lobby
+    assert client_for(users[username]).delete("/api/rooms/lobby/").status_code == status
+    assert client_for(users["alice"]).get("/api/rooms/lobby/messages/").status_code == 200
+
+
+def test_deleting_a_missing_room_is_404(lobby):
+    _, users = lobby
+    assert client_for(users["alice"]).delete("/api/rooms/nope/").status_code == 404

@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from config.logging import RedactTokensFilter, redact_tokens
+from config.logging import (
+    RedactingFormatter,
+    RedactingJsonFormatter,
+    RedactTokensFilter,
+    redact_tokens,
+)
 from config.query_params import CREDENTIAL_QUERY_PARAMS, parse_query
 
 
@@ -153,3 +158,57 @@ def test_a_django_request_warning_is_printed_once(settings_module, tmp_path):
     output = result.stdout + result.stderr
     assert output.count("Not Found: /probe-once") == 1, output
     assert "AXES: BEGIN" not in output
+
+
+# The bearer subprotocol --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'duplicate protocol "bearer.SECRET.x.y" specified in HTTP Sec-WebSocket-Protocol header',
+        "Sec-WebSocket-Protocol: chat.v2, bearer.SECRET.x.y",
+        "subprotocols=['chat.v2', 'bearer.SECRET.x.y']",
+        "chat.v2,Bearer.SECRET",
+        "chat.v2, bearer%2ESECRET",  # daphne %-decodes the header before the middleware reads it
+        "chat.v2, %62EARER%2eSECRET",
+        'bearer."SECRET',
+    ],
+)
+def test_bearer_subprotocol_values_are_redacted(line):
+    redacted = redact_tokens(line)
+    assert "SECRET" not in redacted
+    assert "[redacted]" in redacted
+
+
+def test_other_subprotocols_are_kept():
+    assert redact_tokens("chat.v2, bearer., bearerish.x") == "chat.v2, bearer., bearerish.x"
+
+
+# The formatters redact the whole line: message, extra fields, traceback ----------------------
+
+
+def record_with_request_and_traceback() -> logging.LogRecord:
+    try:
+        raise ValueError("bad /ws/?ticket=SECRET")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/x",), exc_info
+    )
+    record.request = "<ASGIRequest: GET '/x?token=SECRET'>"
+    return record
+
+
+def test_the_plain_formatter_redacts_tracebacks():
+    line = RedactingFormatter("%(message)s").format(record_with_request_and_traceback())
+    assert "ValueError: bad /ws/?ticket=[redacted]" in line
+    assert "SECRET" not in line
+
+
+def test_the_json_formatter_redacts_extra_fields():
+    line = RedactingJsonFormatter("%(message)s").format(record_with_request_and_traceback())
+    assert "SECRET" not in line
+    assert '"request": "<ASGIRequest: GET \'/x?token=[redacted]' in line

@@ -199,3 +199,81 @@ def test_autobahn_formats_its_handshake_options_only_for_a_written_line():
     server_shims._patch_autobahn()  # as config.asgi does at startup; twice changes nothing
     server_shims._patch_autobahn()
     assert protocol.pformat is DeferredPformat
+
+
+# Shim 8: the access log's path ----------------------------------------------------------------
+
+
+def test_access_log_details_lose_the_credential_and_keep_the_rest():
+    details = {"path": "/healthz?x=1&token=SECRET", "status": 200, "client": "1.2.3.4:5"}
+    redacted = server_shims.redacted_details(details)
+    assert redacted == {**details, "path": "/healthz?x=1&token=[redacted]"}
+    assert details["path"].endswith("SECRET")  # daphne's own dict is left alone
+
+
+def test_access_log_details_without_a_credential_are_passed_as_they_are():
+    details = {"path": "/api/rooms/?page=2", "status": 200}
+    assert server_shims.redacted_details(details) is details
+
+
+# Shim 10: the client address under --proxy-headers ---------------------------------------------
+
+
+class Peer:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+
+class PeerTransport:
+    def getPeer(self):
+        return Peer("10.0.0.1", 4000)
+
+
+class ForwardedProtocol:
+    transport = PeerTransport()
+
+
+def rule(count: int):
+    from accounts.addresses import client_address
+
+    return lambda peer, forwarded: client_address(peer, forwarded, trusted_proxies=count)
+
+
+def forwarded_scope(*values: str) -> dict:
+    # What daphne --proxy-headers leaves: the leftmost entry as the client.
+    return {
+        "client": ["6.6.6.6", 443],
+        "headers": [(b"x-forwarded-for", value.encode()) for value in values],
+    }
+
+
+def test_with_no_trusted_proxy_the_forwarded_header_is_ignored():
+    scope = forwarded_scope("6.6.6.6, 192.0.2.9")
+    assert server_shims.forwarded_client(ForwardedProtocol(), scope, rule(0)) == ["10.0.0.1", 4000]
+
+
+def test_with_one_trusted_proxy_the_rightmost_entry_is_the_client():
+    scope = forwarded_scope("6.6.6.6", "192.0.2.9")  # repeated headers count as one list
+    assert server_shims.forwarded_client(ForwardedProtocol(), scope, rule(1)) == ["192.0.2.9", 443]
+
+
+def test_a_unix_socket_peer_with_no_trusted_proxy_has_no_client():
+    class UnixTransport:
+        def getPeer(self):
+            return object()  # a UNIXAddress has no host
+
+    class UnixProtocol:
+        transport = UnixTransport()
+
+    scope = forwarded_scope("6.6.6.6")
+    assert server_shims.forwarded_client(UnixProtocol(), scope, rule(0)) is None
+
+
+# Shim 11: a socket autobahn refused before daphne saw it ---------------------------------------
+
+
+def test_only_sockets_that_reached_daphnes_on_connect_are_cleaned_up():
+    protocol = FakeProtocol()
+    assert not server_shims.reached_server(protocol)
+    protocol.server = object()
+    assert server_shims.reached_server(protocol)
