@@ -27,6 +27,7 @@ from config.server_shims import dispatch_to_handler
 from . import events, metrics, permissions, presence_feed, selectors, services
 from .close_codes import CloseCode, ErrorCode
 from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
+from .models import Room
 from .presence import LAYER_ERRORS
 from .protocol import (
     SUBPROTOCOL,
@@ -352,9 +353,16 @@ class RoomConsumer(GuardedConsumer):
             return
         # The room (this socket included) hears message.new from chat.signals after commit;
         # a resend of a client id already stored stores and broadcasts nothing.
-        message, _ = await database_sync_to_async(services.message_create)(
-            room=self.room, author=self.user, body=command.body, client_id=command.client_id
-        )
+        try:
+            message, _ = await database_sync_to_async(services.message_create)(
+                room=self.room, author=self.user, body=command.body, client_id=command.client_id
+            )
+        except services.MessageGone as gone:
+            await self._send_error(ErrorCode.NOT_FOUND, gone.detail, command.client_id)
+            return
+        except Room.DoesNotExist:  # deleted while this send waited on its lock
+            await self.room_deleted({})
+            return
         if command.client_id is not None:
             await self.send(
                 text_data=message_ack_frame(

@@ -59,6 +59,12 @@ class ChangedMeanwhile(ServiceError):
     detail = "The room changed meanwhile; try again."
 
 
+class MessageGone(ServiceError):
+    """A resend whose original message was deleted while the resend was being stored."""
+
+    detail = "The message with this client_id was deleted."
+
+
 class LastOwner(ServiceError):
     """The change would leave the room without an owner."""
 
@@ -88,7 +94,10 @@ def message_create(
             )
         return message, True
     except IntegrityError:
-        return Message.objects.get(author=author, client_id=client_id), False
+        original = Message.objects.filter(author=author, client_id=client_id).first()
+        if original is None:  # deleted between this insert and this read
+            raise MessageGone from None
+        return original, False
 
 
 def message_tombstone(*, message: Message) -> DeletedMessage:
