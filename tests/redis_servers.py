@@ -2,12 +2,11 @@
 three sentinels, ``redis-server --sentinel``) on free loopback ports in a temp dir, which the
 test may kill (SIGKILL: a dead primary) or stop (SIGSTOP: a hung one) mid-traffic.
 
-Every process is the test's own; ``close()`` resumes a stopped one before killing it.
+The data servers are ``tests.services.RedisServer``s; every process is the test's own, and
+``close()`` resumes a stopped one before killing it.
 """
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import redis
 
 from .live import free_port
+from .services import RedisServer
 
 MASTER_NAME = "chat"
 DOWN_AFTER_MS = 1000  # the sentinels' down-after-milliseconds (docs/redis.md)
@@ -38,36 +38,22 @@ def wait_for_ping(port: int, process: subprocess.Popen, limit: float = 10.0) -> 
     raise RuntimeError(f"redis-server did not answer on port {port}")
 
 
-def start_redis(
-    workdir: Path, port: int | None = None, *extra: str
-) -> tuple[int, subprocess.Popen]:
-    """A data server without persistence; returns its port and process."""
-    port = port or free_port()
-    folder = workdir / f"redis-{port}"
-    folder.mkdir(parents=True, exist_ok=True)
-    command = [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--dir", str(folder),
-        "--logfile", str(folder / "redis.log"), *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_ping(port, process)
-    return port, process
-
-
 class SentinelSet:
     """A master, one replica and three sentinels (quorum 2) watching ``MASTER_NAME``."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.processes: dict[int, subprocess.Popen] = {}
-        self.stopped: set[int] = set()
-        self.master_port, master = start_redis(workdir)
-        self.processes[self.master_port] = master
-        self.replica_port, replica = start_redis(
-            workdir, None, "--replicaof", "127.0.0.1", str(self.master_port)
-        )
-        self.processes[self.replica_port] = replica
+        self.processes: dict[int, subprocess.Popen] = {}  # the sentinels
+        self.data: dict[int, RedisServer] = {}
+        for role in ("master", "replica"):
+            (workdir / role).mkdir(parents=True)
+            server = RedisServer(workdir / role)
+            server.start()
+            self.data[server.port] = server
+        self.master_port, self.replica_port = list(self.data)
+        replica = self.data[self.replica_port].client()
+        replica.replicaof("127.0.0.1", self.master_port)
+        replica.close()
         self.sentinel_ports = [self._start_sentinel() for _ in range(3)]
         self.wait_until_ready()
 
@@ -82,7 +68,7 @@ class SentinelSet:
     def _start_sentinel(self) -> int:
         port = free_port()
         folder = self.workdir / f"sentinel-{port}"
-        folder.mkdir()
+        folder.mkdir(parents=True)
         config = folder / "sentinel.conf"  # sentinels rewrite their file: one each
         config.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {folder}\nlogfile {folder / 'sentinel.log'}\n"
@@ -156,15 +142,13 @@ class SentinelSet:
     def kill_master(self) -> int:
         """SIGKILL the master (a dead primary); returns its port."""
         port = self.master_port
-        self.processes[port].kill()
-        self.processes[port].wait(timeout=10)
+        self.data[port].kill()
         return port
 
     def stop_master(self) -> int:
         """SIGSTOP the master (a hung primary: its kernel still accepts connections)."""
         port = self.master_port
-        os.kill(self.processes[port].pid, signal.SIGSTOP)
-        self.stopped.add(port)
+        self.data[port].pause()
         return port
 
     def wait_for_promotion(self, old_port: int, limit: float = 30.0) -> int:
@@ -180,9 +164,10 @@ class SentinelSet:
         raise RuntimeError(f"no failover within {limit} s (sentinels name {seen})")
 
     def close(self) -> None:
-        for port, process in self.processes.items():
-            if port in self.stopped and process.poll() is None:
-                os.kill(process.pid, signal.SIGCONT)
+        """Everything down; a stopped master is resumed first (``RedisServer.kill``)."""
+        for server in self.data.values():
+            server.kill()
+        for process in self.processes.values():
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)

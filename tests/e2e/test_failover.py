@@ -21,26 +21,28 @@ import httpx
 import psycopg
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chat.close_codes import CloseCode
 from config.redis_clients import RedisTarget, channel_layer_hosts
+from config.redis_options import connection_options
 
 from ..live import next_frame, start_daphne, stop_daphne
 from ..redis_servers import MASTER_NAME, SentinelSet, redis_server_binary
+from ..services import service_unavailable
 from .test_multiprocess import (  # module fixtures, shared rather than copied
     CROWD_USERS,
     room_url,
     seeded,
     server_env,
     service_database,
-    service_unavailable,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 RECOVERY_BOUND = 15.0  # seconds from the fault, with down-after-milliseconds 1000
 CAP = 3  # CHAT_MAX_SOCKETS_PER_USER of these servers
+OPTIONS = connection_options(3.0)  # REDIS_TIMEOUT_SECONDS' default
 
 
 @pytest.fixture
@@ -82,12 +84,19 @@ async def test_layer_subscription_follows_the_master_when_it_hangs(sentinels):
         sentinels=tuple(("127.0.0.1", port) for port in sentinels.sentinel_ports),
         master=MASTER_NAME,
     )
-    listener = RedisPubSubChannelLayer(hosts=channel_layer_hosts(target), prefix="hang")
-    speaker = RedisPubSubChannelLayer(hosts=channel_layer_hosts(target), prefix="hang")
+    listener = RedisPubSubChannelLayer(hosts=channel_layer_hosts(target, OPTIONS), prefix="hang")
+    speaker = RedisPubSubChannelLayer(hosts=channel_layer_hosts(target, OPTIONS), prefix="hang")
     channel = await listener.new_channel()
     await listener.group_add("room", channel)
+    got: list[int] = []
+
+    async def read_forever() -> None:  # as chat.fanout does: one receive loop, never cancelled
+        while True:
+            got.append((await listener.receive(channel))["n"])
+
+    reader = asyncio.create_task(read_forever())
     await speaker.group_send("room", {"type": "probe", "n": 0})
-    assert (await asyncio.wait_for(listener.receive(channel), 5))["n"] == 0
+    await asyncio.wait_for(_until(lambda: 0 in got), 5)
 
     stopped_at = time.monotonic()
     old = sentinels.stop_master()
@@ -98,12 +107,19 @@ async def test_layer_subscription_follows_the_master_when_it_hangs(sentinels):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(speaker.group_send("room", {"type": "probe", "n": n}), 3)
         with contextlib.suppress(TimeoutError):
-            while (await asyncio.wait_for(listener.receive(channel), 0.5))["n"] != n:
-                pass
+            await asyncio.wait_for(_until(lambda n=n: n in got), 0.5)
             heard = time.monotonic() - stopped_at
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
     await listener.flush()
     await speaker.flush()
     assert heard is not None, f"the subscription never heard the new master in {RECOVERY_BOUND} s"
+
+
+async def _until(condition) -> None:
+    while not condition():  # noqa: ASYNC110 (a list a reader task fills)
+        await asyncio.sleep(0.02)
 
 
 # Two processes under traffic --------------------------------------------------------------------
@@ -129,7 +145,7 @@ class Sender:
                     ws = await connect(self.url, open_timeout=5)
                     await next_frame(ws, "room.joined")
                 message_id = await self._send(ws, client_id)
-            except (ConnectionClosed, OSError, TimeoutError, InvalidStatus) as error:
+            except (ConnectionClosed, OSError, TimeoutError, InvalidHandshake) as error:
                 code = getattr(getattr(error, "rcvd", None), "code", None)
                 self.closes.append(code)
                 if ws is not None:
@@ -177,7 +193,7 @@ class Watcher:
             try:
                 async with connect(url, open_timeout=5) as ws:
                     await self._read(ws, resumed=last is not None)
-            except (ConnectionClosed, OSError, TimeoutError, InvalidStatus) as error:
+            except (ConnectionClosed, OSError, TimeoutError, InvalidHandshake) as error:
                 self.closes.append(getattr(getattr(error, "rcvd", None), "code", None))
                 await asyncio.sleep(0.2)
 
@@ -210,7 +226,7 @@ async def join_ok(url: str) -> bool:
         async with asyncio.timeout(5), connect(url, open_timeout=5) as ws:
             await next_frame(ws, "room.joined", wait=5)
             return True
-    except (ConnectionClosed, OSError, TimeoutError, InvalidStatus):
+    except (ConnectionClosed, OSError, TimeoutError, InvalidHandshake):
         return False
 
 
@@ -237,7 +253,7 @@ async def join_outcome(url: str) -> str:
                 return "joined"
             except ConnectionClosed as closed:
                 return f"closed {closed.rcvd.code if closed.rcvd else None}"
-    except (OSError, TimeoutError, InvalidStatus):
+    except (OSError, TimeoutError, InvalidHandshake):
         return "failed"
 
 

@@ -10,27 +10,21 @@ import redis
 from websockets.asyncio.client import connect
 
 from ..live import next_frame, start_daphne, stop_daphne
-from ..redis_servers import redis_server_binary, start_redis
-from .test_multiprocess import (
-    room_url,
-    seeded,
-    server_env,
-    service_database,
-    service_unavailable,
-)
+from ..services import start_redis_server
+from .test_multiprocess import room_url, seeded, server_env, service_database
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 @pytest.fixture
 def two_shards(tmp_path):
-    if redis_server_binary() is None:
-        service_unavailable("redis-server is not installed")
-    started = [start_redis(tmp_path) for _ in range(2)]
-    yield [port for port, _ in started]
-    for _, process in started:
-        process.kill()
-        process.wait()
+    started = []
+    for name in ("shard1", "shard2"):
+        (tmp_path / name).mkdir()
+        started.append(start_redis_server(tmp_path / name))
+    yield [server.port for server in started]
+    for server in started:
+        server.kill()
 
 
 async def test_messages_cross_processes_over_two_layer_shards(
