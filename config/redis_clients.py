@@ -31,7 +31,7 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 from django.core.exceptions import ImproperlyConfigured
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # Sentinels answer one small question; a slow one is skipped for the next.
 SENTINEL_TIMEOUT = 0.5
@@ -196,7 +196,7 @@ class _Watched:
             and asyncio.get_running_loop().time() > self.next_health_check + self.socket_timeout
         ):
             await self.disconnect()
-            raise RedisTimeoutError(f"Redis at {self.host}:{self.port} stopped answering")
+            raise RedisConnectionError(f"Redis at {self.host}:{self.port} stopped answering")
         return await super().read_response(disable_decoding, timeout, **kwargs)
 
 

@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 RECOVERY_BOUND = 15.0  # seconds from the fault, with down-after-milliseconds 1000
 CAP = 3  # CHAT_MAX_SOCKETS_PER_USER of these servers
-OPTIONS = connection_options(3.0)  # REDIS_TIMEOUT_SECONDS' default
+OPTIONS = connection_options(1.0, asynchronous=True)  # REDIS_TIMEOUT_SECONDS' default
 
 
 @pytest.fixture
