@@ -3,7 +3,7 @@
 A cookie socket must close when its session expires (``AuthFailure.SESSION_EXPIRED``), so the
 store keeps the row's ``expire_date`` (``expires_at``), which the stock stores read and drop.
 
-Reads come from the cache (``CACHES["default"]``: Redis with ``REDIS_URL``, shared by every
+Reads come from the cache (``CACHES["default"]``: Redis when one is configured, shared by every
 process; this process's memory otherwise), so a cookie handshake loads its session without a
 query; the cache entry holds the data and the expiry date and lives exactly as long as the row.
 Writes go to the row, then the cache (Django's ``cached_db``). A row deleted by any path (logout,
@@ -11,8 +11,8 @@ Writes go to the row, then the cache (Django's ``cached_db``). A row deleted by 
 ``delete`` or, for queryset deletes, ``accounts.signals.end_deleted_session``. The row stays the
 source of truth: a cache miss (or an unreachable cache) reads it. Selected by ``SESSION_ENGINE``.
 
-Without ``REDIS_URL`` the cache is per process: a row deleted by *another* process (a shell)
-is forgotten by the server's cache only when it expires. Production requires ``REDIS_URL``.
+Without Redis the cache is per process: a row deleted by *another* process (a shell) is
+forgotten by the server's cache only when it expires. Production requires Redis.
 """
 
 import logging

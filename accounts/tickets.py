@@ -10,7 +10,7 @@ that credential would. A session's ticket carries the session key and its auth h
 the session's expiry or a password change end the socket, and a ticket redeemed after its session
 ended is refused); a JWT's carries the token's password-hash claim and its ``exp``.
 
-Tickets live in Django's cache (Redis when ``REDIS_URL`` is set, so every server process can
+Tickets live in Django's cache (Redis when one is configured, so every server process can
 redeem one; the per-process memory cache otherwise, matching the single-process default), under
 the SHA-256 of the ticket, so a cache dump holds nothing usable.
 """

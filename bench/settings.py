@@ -1,12 +1,13 @@
 """Benchmark settings: the project's own settings, with the channel layer picked by ``BENCH_LAYER``.
 
 ``memory`` (default) keeps the project's in-memory layer untouched; ``redis`` is the project's
-own ``RedisChannelLayer`` configuration (``REDIS_URL``); ``pubsub`` swaps in
+own ``RedisChannelLayer`` configuration (``BENCH_REDIS_URL``); ``pubsub`` swaps in
 ``RedisPubSubChannelLayer``,
 which the project settings cannot select yet. Each server start gets its own Redis key prefix
 (``BENCH_REDIS_PREFIX``) so runs never see each other's groups.
 """
 
+from config.redis_clients import RedisTarget
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -20,8 +21,8 @@ BENCH_LAYER = env("BENCH_LAYER", default="memory")
 _redis_url = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/14")
 _prefix = env("BENCH_REDIS_PREFIX", default="bench")
 CHANNEL_LAYER_PREFIX = _prefix  # presence keys share it (chat.presence)
-# Presence and per-user socket counts follow REDIS_URL, as they do in production.
-REDIS_URL = _redis_url if BENCH_LAYER in ("redis", "pubsub") else ""
+# Presence and per-user socket counts follow settings.REDIS, as they do in production.
+REDIS = RedisTarget(url=_redis_url) if BENCH_LAYER in ("redis", "pubsub") else None
 if BENCH_LAYER == "memory":
     # The project's zero-setup layer, for the tutorial consumer too (the same settings for
     # both: the difference measured is the consumer's own work).

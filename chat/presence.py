@@ -1,7 +1,8 @@
 """Who is online in each room, and how many sockets each user holds, shared by every process.
 
-With ``REDIS_URL`` the counts live in Redis (the same server as the channel layer), so a user
-connected to two daphne processes is online once and capped across both. Without it they live in
+With Redis (``REDIS_URL``, or a Sentinel master: ``config.redis_clients``) the counts live there,
+beside the channel layer, so a user connected to two daphne processes is online once and capped
+across both. Without it they live in
 this process's memory, matching the in-memory channel layer's one-process scope.
 
 Crash safety (Redis): every entry belongs to the process that holds the socket. Each process

@@ -4,11 +4,11 @@ daphne (and uvicorn) run one event loop per process, so in production there is o
 per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
 them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
 count, the presence store and its batched announcements, the room fan-out with its ordered room
-streams (``chat.streams``), the revocation sweep, and the budgets
-(messages and handshakes per user, failed handshakes per client address). With ``REDIS_URL``
-the presence store and the budgets live in Redis, shared by every process; without it, in this
-process's memory (the single-process default, like the in-memory channel layer). A closed
-loop's runtime goes with it (the registry holds loops weakly).
+streams (``chat.streams``), the revocation sweep, and the budgets (messages and handshakes per
+user, failed handshakes per client address). With Redis (``settings.REDIS``: one server, or the
+master Sentinel names) the presence store and the budgets live there, shared by every process;
+without it, in this process's memory (the single-process default, like the in-memory channel
+layer). A closed loop's runtime goes with it (the registry holds loops weakly).
 """
 
 import asyncio
@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Iterator
 
 from django.conf import settings
+
+from config.redis_clients import async_client
 
 from . import events
 from .fanout import RoomFanout
@@ -52,8 +54,13 @@ class Runtime:
                 settings.CHAT_FAILED_AUTH_WINDOW_SECONDS,
             ),
         }
-        if settings.REDIS_URL:
-            client = _redis_client()
+        if settings.REDIS:
+            client = async_client(
+                settings.REDIS,
+                settings.REDIS_CONNECTION_OPTIONS,
+                max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
+                wait_seconds=settings.CHAT_LAYER_TIMEOUT,
+            )
             # Same prefix as the channel layer: deployments sharing a Redis never mix.
             prefix = settings.CHANNEL_LAYER_PREFIX
             self.presence = RedisPresence(
@@ -110,21 +117,6 @@ def _room_streams(deliver) -> RoomStreams:
         give_up_seconds=settings.CHAT_STREAM_GIVE_UP_SECONDS,
         max_fill=settings.CHAT_RESUME_MAX_MESSAGES,
     )
-
-
-def _redis_client():
-    import redis.asyncio as redis
-
-    # Blocking: under a crowd of simultaneous closes, wait for a connection instead of failing
-    # (a failed presence leave would leave stale presence behind).
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL,
-        decode_responses=True,
-        max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
-        timeout=settings.CHAT_LAYER_TIMEOUT,
-        **settings.REDIS_CONNECTION_OPTIONS,
-    )
-    return redis.Redis(connection_pool=pool)
 
 
 _runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]" = (

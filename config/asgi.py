@@ -45,8 +45,9 @@ def warn_if_single_process_layer() -> None:
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
     if backend.endswith(".InMemoryChannelLayer"):
         logging.getLogger("config.asgi").warning(
-            "REDIS_URL is not set: the in-memory channel layer serves this one process only. "
-            "Run a single server process, or set REDIS_URL so every process shares the layer."
+            "No Redis is configured: the in-memory channel layer serves this one process only. "
+            "Run a single server process, or set REDIS_URL (or REDIS_SENTINELS and "
+            "REDIS_SENTINEL_MASTER) so every process shares the layer."
         )
 
 

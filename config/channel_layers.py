@@ -7,8 +7,8 @@ work. Expiry only needs to be noticed, not noticed at once: here the walk runs a
 ``clean_interval`` seconds (messages still expire after ``expiry``, groups after
 ``group_expiry``; an expired message can wait up to ``clean_interval`` longer to be dropped).
 
-Behaviour is otherwise channels' own (the same capacity, the same ``ChannelFull``); with
-``REDIS_URL`` the Redis layer is used instead and this class is not involved.
+Behaviour is otherwise channels' own (the same capacity, the same ``ChannelFull``); with Redis
+configured (``settings.REDIS``) the Redis layer is used instead and this class is not involved.
 """
 
 import time

@@ -12,6 +12,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.redis_clients import cache_settings, channel_layer_hosts, redis_target
 from config.redis_options import connection_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -225,31 +226,46 @@ AXES_VERBOSE = False  # no startup banner; failures are still logged (names and 
 # Empty: bearer access is off and only staff sessions see the metrics. Anything else: 403.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
+# REDIS (docs/redis.md)
+# ------------------------------------------------------------------------------
+# One Redis for the channel layer, the cache, presence, socket slots and budgets: REDIS_URL (one
+# server), or REDIS_SENTINELS + REDIS_SENTINEL_MASTER (Redis Sentinel: every client follows the
+# master through a failover), REDIS_PASSWORD / REDIS_SENTINEL_PASSWORD when they need one. None
+# of them: this one process's memory. A half description stops startup (config/redis_clients.py).
+REDIS = redis_target(env)
+# Every Redis client (layer, cache, presence, budgets): one retry on a dead pooled connection, no
+# command held past the bound by a stalled Redis (config/redis_options.py).
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=1.0)
+REDIS_CONNECTION_OPTIONS = connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=True)
+# Named after the project (a generated project gets its own name here), so two projects on
+# one Redis never share channel names, cache keys or presence keys.
+CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
+
 # CHANNELS
 # ------------------------------------------------------------------------------
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # Redis pub/sub: one PUBLISH per group_send whatever the room size, and open sockets survive a
 # Redis restart (docs/production.md has the measurement). Pub/sub channels ignore the
 # database number in the URL, so deployments sharing one Redis need their own prefix.
-REDIS_URL = env("REDIS_URL", default="")
-# Every Redis client (layer, cache, presence, budgets): one retry on a dead pooled connection, no
-# command held past the bound by a stalled Redis (config/redis_options.py).
-REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=1.0)
-REDIS_CONNECTION_OPTIONS = connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=True)
-# Named after the project (a generated project gets its own name here), so two projects on
-# one Redis never share channel names.
-CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="secure_realtime_django")
-if REDIS_URL:
+# CHANNEL_LAYER_SHARDS spreads channels and groups over several servers (redis:// URLs; with
+# sentinels, names of masters they monitor); empty: the one Redis above.
+CHANNEL_LAYER_SHARDS = env.list("CHANNEL_LAYER_SHARDS", default=[])
+if REDIS:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],
+                "hosts": channel_layer_hosts(REDIS, REDIS_CONNECTION_OPTIONS, CHANNEL_LAYER_SHARDS),
                 "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
 else:
+    if CHANNEL_LAYER_SHARDS:
+        raise ImproperlyConfigured(
+            "CHANNEL_LAYER_SHARDS needs a Redis: set REDIS_URL, or REDIS_SENTINELS and "
+            "REDIS_SENTINEL_MASTER."
+        )
     # One process only: config/asgi.py logs a warning at startup. Channels' in-memory layer with
     # its expiry sweep throttled (config/channel_layers.py).
     CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.InMemoryChannelLayer"}}
@@ -258,16 +274,15 @@ else:
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
 # Socket tickets (accounts/tickets.py), the API throttles and cached sessions (accounts/sessions.py)
-# live here: with REDIS_URL every process shares them; without it, this one process's memory (the
+# live here: with Redis every process shares them; without it, this one process's memory (the
 # single-process default).
-if REDIS_URL:
+if REDIS:
     CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-            "OPTIONS": connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=False),
-        }
+        "default": cache_settings(
+            REDIS,
+            connection_options(REDIS_TIMEOUT_SECONDS, asynchronous=False),
+            key_prefix=CHANNEL_LAYER_PREFIX,
+        )
     }
 
 # CHAT RULES (see docs/settings.md)

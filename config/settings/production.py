@@ -3,6 +3,8 @@
 See docs/production.md for the example environment.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.checks import refuse_weak_secret
 
 from .base import *  # noqa: F403
@@ -18,21 +20,17 @@ refuse_weak_secret("JWT_SIGNING_KEY", SIMPLE_JWT["SIGNING_KEY"])  # noqa: F405
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
-# DATABASE / CHANNEL LAYER
+# DATABASE / REDIS
 # ------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-REDIS_URL = env("REDIS_URL")
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {
-            "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],  # noqa: F405
-            "prefix": CHANNEL_LAYER_PREFIX,  # noqa: F405
-        },
-    }
-}
+if REDIS is None:  # noqa: F405
+    raise ImproperlyConfigured(
+        "Set the REDIS_URL environment variable (one Redis server), or REDIS_SENTINELS and "
+        "REDIS_SENTINEL_MASTER (Redis Sentinel): every process shares the channel layer, the "
+        "cache, presence and budgets through it."
+    )
 
 # SECURITY
 # ------------------------------------------------------------------------------

@@ -8,7 +8,14 @@ import sys
 # their data. Servers the suite starts get its own Redis explicitly (tests/services.py), and
 # those processes are not pytest.
 if "pytest" in sys.modules:
-    for _name in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
+    for _name in (
+        "REDIS_URL",
+        "REDIS_SENTINELS",
+        "REDIS_SENTINEL_MASTER",
+        "REDIS_PASSWORD",
+        "REDIS_SENTINEL_PASSWORD",
+        "CHANNEL_LAYER_SHARDS",
+    ):
         os.environ.pop(_name, None)
 
 from .base import *  # noqa: F403

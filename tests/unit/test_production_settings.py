@@ -16,7 +16,6 @@ REQUIRED = [
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     "DATABASE_URL",
-    "REDIS_URL",
 ]
 
 
@@ -42,7 +41,8 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("DJANGO_", "JWT_", "CHAT_", "CONN_"))
-        and name not in {"DATABASE_URL", "REDIS_URL", "CHANNEL_LAYER_PREFIX"}
+        and name not in {"DATABASE_URL", "CHANNEL_LAYER_PREFIX", "CHANNEL_LAYER_SHARDS"}
+        and not name.startswith("REDIS_")
     }
     env.update(example_env())
     env["DJANGO_SECRET_KEY"] = STRONG_KEY
@@ -66,7 +66,7 @@ def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_example_env_names_every_required_variable():
-    assert set(REQUIRED) <= set(example_env())
+    assert {*REQUIRED, "REDIS_URL"} <= set(example_env())
     assert example_env()["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
 
 
@@ -126,3 +126,59 @@ def test_missing_required_variable_fails_fast_with_its_name(name):
     assert last_line == (
         f"django.core.exceptions.ImproperlyConfigured: Set the {name} environment variable"
     )
+
+
+def last_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    return result.stderr.strip().splitlines()[-1]
+
+
+SENTINELS = "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379"
+
+
+def test_missing_redis_fails_fast_naming_both_ways_to_set_it():
+    line = last_error_line(manage("check", env=production_env(REDIS_URL=None)))
+    assert line.startswith(
+        "django.core.exceptions.ImproperlyConfigured: Set the REDIS_URL environment variable"
+    )
+    assert "REDIS_SENTINELS and REDIS_SENTINEL_MASTER" in line
+
+
+def test_check_deploy_passes_with_sentinels_instead_of_a_url():
+    env = production_env(
+        REDIS_URL=None,
+        REDIS_SENTINELS=SENTINELS,
+        REDIS_SENTINEL_MASTER="chat",
+        REDIS_PASSWORD="data-nodes-password",
+        REDIS_SENTINEL_PASSWORD="sentinel-password",
+    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "says"),
+    [
+        ({"REDIS_SENTINELS": SENTINELS}, "set REDIS_SENTINEL_MASTER."),
+        ({"REDIS_SENTINEL_MASTER": "chat"}, "set REDIS_SENTINELS."),
+        ({"REDIS_SENTINEL_PASSWORD": "sentinel-password"}, "without REDIS_SENTINELS"),
+        ({"REDIS_PASSWORD": "data-nodes-password"}, "REDIS_PASSWORD is set without a Redis"),
+        (
+            {"REDIS_SENTINELS": "10.0.0.1", "REDIS_SENTINEL_MASTER": "chat"},
+            "REDIS_SENTINELS entry '10.0.0.1' is not host:port",
+        ),
+    ],
+    ids=["no_master_name", "no_sentinels", "sentinel_password_alone", "password_alone", "no_port"],
+)
+def test_half_a_sentinel_configuration_stops_startup_saying_what_to_set(environment, says):
+    line = last_error_line(manage("check", env=production_env(REDIS_URL=None, **environment)))
+    assert line.startswith("django.core.exceptions.ImproperlyConfigured: ")
+    assert says in line
+    secrets_given = [value for name, value in environment.items() if name.endswith("PASSWORD")]
+    assert not any(value in line for value in secrets_given)  # a password is never echoed
+
+
+def test_a_url_and_sentinels_together_stop_startup():
+    env = production_env(REDIS_SENTINELS=SENTINELS, REDIS_SENTINEL_MASTER="chat")
+    line = last_error_line(manage("check", env=env))
+    assert "Set either REDIS_URL (one Redis server) or REDIS_SENTINELS" in line
