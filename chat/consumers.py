@@ -49,6 +49,8 @@ from .streams import Place, Replay, SocketPlace, replay_for, resume_request
 
 logger = logging.getLogger("chat.sockets")
 
+MAX_LOGGED_SLUG = 64  # a room slug is at most 50 characters; anything longer is a client's junk
+
 
 class Refused(Exception):
     """A connect step said no. ``reason`` goes on the wire; ``log_reason`` (if different) only to
@@ -655,7 +657,7 @@ class RoomConsumer(GuardedConsumer):
         fields = {
             "event": event,
             "user_id": self._user_id_for_log(),
-            "room": self.slug,
+            "room": self.slug[:MAX_LOGGED_SLUG],  # a client-sent path: bounded in the log
             "auth": self.credential.method.value,
             "code": int(code) if code is not None else None,
             "reason": str(reason) if reason is not None else None,
