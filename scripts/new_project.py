@@ -310,6 +310,7 @@ def drop_deploy(project: Project) -> None:
     )
     project.cut_region("docs/production.md", "deploy")
     project.drop_lines("docs/testing.md", "| `tests/e2e/test_nginx.py` |")
+    project.drop_lines("docs/security.md", "| nginx (`deploy/nginx/chat.conf`) |")
     project.sub(
         "README.md",
         r",\n  and the nginx sample's `log_format` leaves the query out\. Tests read the logs"

@@ -507,7 +507,7 @@ async def test_the_first_broadcast_after_redis_returns_reaches_everyone(
         assert (await next_frame(on_b, "message.ack"))["client_id"] == "f1"
         # The other process by the retried publish; the sender's own socket also when its
         # process had not re-subscribed yet (the stream's position check fills it).
-        got = await asyncio.gather(next_frame(on_a, wait=6), next_frame(on_b, wait=6))
+        got = await asyncio.gather(next_frame(on_a, wait=10), next_frame(on_b, wait=10))
         assert [frame["body"] for frame in got] == ["first", "first"]
 
 
