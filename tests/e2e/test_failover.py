@@ -6,7 +6,7 @@ cross processes again, the watcher's transcript equals the database, presence is
 no user is locked out by slots the old master held.
 
 Each run prints its measured times; ``FAILOVER_REPORT=<file>`` appends them as JSON lines
-(``python -m bench.failover`` runs these tests several times for the median and worst in docs/redis.md).
+(``python -m bench.failover`` runs these tests several times for the figures in docs/redis.md).
 """
 
 import asyncio

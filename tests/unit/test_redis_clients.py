@@ -97,7 +97,7 @@ def test_half_or_mixed_descriptions_are_refused(monkeypatch, values, says):
         target(monkeypatch, **values)
 
 
-URL = RedisTarget(url="redis://127.0.0.1:6379/0")
+URL = RedisTarget(url="redis://redis.example:6379/0")
 SENTINEL = RedisTarget(
     sentinels=(("10.0.0.1", 26379), ("10.0.0.2", 26379)),
     master="chat",

@@ -50,8 +50,6 @@ def test_no_test_names_a_redis_or_destroys_a_database_of_its_own_accord():
         if path.name in {"services.py", "test_suite_isolation.py"}:
             continue
         text = path.read_text()
-        if re.search(
-            r"redis://127\.0\.0\.1:6379|flushdb|flushall|DROP DATABASE", text, re.I
-        ):
+        if re.search(r"redis://127\.0\.0\.1:6379|flushdb|flushall|DROP DATABASE", text, re.I):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
