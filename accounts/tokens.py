@@ -27,8 +27,9 @@ _MAX_TIMESTAMP = 253_402_300_799
 _USER_ID = re.compile(r"[0-9]{1,18}")
 # What a library may raise on a claim of the wrong type or size instead of its own error class:
 # PyJWT's ``int(payload["exp"])`` on a list (TypeError) or on infinity (OverflowError),
-# simplejwt's ``datetime.fromtimestamp`` on a string or on year 10000 (TypeError, ValueError).
-_MALFORMED_CLAIM_ERRORS = (TypeError, ValueError, OverflowError, KeyError)
+# simplejwt's ``datetime.fromtimestamp`` on a string or on year 10000 (TypeError, ValueError),
+# or on a value past the platform's ``time_t`` (OSError, EOVERFLOW).
+_MALFORMED_CLAIM_ERRORS = (TypeError, ValueError, OverflowError, OSError, KeyError)
 
 
 class TokenRejected(Exception):

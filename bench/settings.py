@@ -20,7 +20,7 @@ BENCH_LAYER = env("BENCH_LAYER", default="memory")
 # A database of its own, so other users of this Redis never see the benchmark's keys.
 _redis_url = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/14")
 _prefix = env("BENCH_REDIS_PREFIX", default="bench")
-CHANNEL_LAYER_PREFIX = _prefix  # presence keys share it (chat.presence)
+CHANNEL_LAYER_PREFIX = _prefix  # presence keys share it (realtime.presence)
 # Presence and per-user socket counts follow settings.REDIS, as they do in production.
 REDIS = RedisTarget(url=_redis_url) if BENCH_LAYER in ("redis", "pubsub") else None
 if BENCH_LAYER == "memory":

@@ -1,40 +1,19 @@
-"""The event contract between whatever changes chat data and the open sockets.
+"""The event contract of rooms: what each fact a socket must hear says.
 
-Every fact a socket must hear is built here and sent to a group named here. Facts about a room go
-to the room's group (one delivery per server process, spread to its sockets by ``chat.fanout``);
-facts about one user go to that user's group (each of their sockets, in every room). Writes from
-any code path (a socket, the REST API, the admin, the shell, a worker) reach ``chat.signals``,
-which call the ``*_after_commit`` senders: a socket never hears of a change that was rolled back,
-and never hears of one twice.
+Every fact is built here; ``realtime.bus`` sends it to the group it names, after the transaction
+commits. Facts about a room go to the room's group (one delivery per server process, spread to
+its sockets by ``realtime.fanout``); facts about one user go to that user's group (each of their
+sockets, in every room). Writes from any code path (a socket, the REST API, the admin, the
+shell, a worker) reach ``chat.signals``, which send these: a socket never hears of a change that
+was rolled back, and never hears of one twice.
 
-A socket handles each event in the method channels names after its type (``message.new`` ->
-``message_new``); ``chat.consumers.RoomConsumer`` has one per type below.
+A socket hands each event to its channel, which handles it in the method named after its type
+(``message.new`` -> ``message_new``); ``chat.channel.RoomChannel`` has one per type below, and
+the socket itself handles ``auth.revoked``.
 """
 
-import asyncio
-import concurrent.futures
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.conf import settings
-from django.db import transaction
-
-from . import layer_health, metrics, protocol
-from .presence import LAYER_ERRORS
-
-logger = logging.getLogger("chat.events")
-
-
-def room_group(room_id: int) -> str:
-    """The group of a room's server processes; by id so a slug change cannot split it."""
-    return f"room.{room_id}"
-
-
-def user_group(user_id: int) -> str:
-    """The group of every open socket of one user."""
-    return f"user.{user_id}"
-
+from realtime import protocol
+from realtime.metrics import event_timestamp
 
 # Room events: serialized once at the source, sent as-is to every socket of the room. ----------
 
@@ -42,8 +21,8 @@ def user_group(user_id: int) -> str:
 def message_new(message) -> dict:
     """A stored message; ``message.room`` and ``message.author`` are read, so pass them loaded.
 
-    Room stream events (this one and ``message_deleted``) carry ``seq``: ``chat.streams`` puts
-    them in order and fills what the layer lost before any socket sees them."""
+    Room stream events (this one and ``message_deleted``) carry ``seq``: ``realtime.streams``
+    puts them in order and fills what the layer lost before any socket sees them."""
     event = _room_event("message.new", message.room_id, message_new_text(message))
     event["seq"] = message.seq
     return event
@@ -73,26 +52,14 @@ def message_deleted(tombstone, *, seq: int | None = None) -> dict:
     return event
 
 
-def presence_changed(
-    *, room_id: int, joined: list[str], left: list[str], versions: dict[str, int]
-) -> dict:
-    """Who came online and who went offline in a room (``chat.presence_feed`` batches them);
-    ``versions`` order the entries across processes and never reach a client."""
-    event = _room_event(
-        "presence.changed", room_id, protocol.presence_frame(joined=joined, left=left)
-    )
-    event.update(joined=joined, left=left, versions=versions)
-    return event
-
-
 def room_deleted(*, room_id: int) -> dict:
     """Every socket of the room closes 4004."""
-    return {"type": "room.deleted", "room_id": room_id, "at": metrics.event_timestamp()}
+    return {"type": "room.deleted", "room_id": room_id, "at": event_timestamp()}
 
 
 def _room_event(event_type: str, room_id: int, text: str) -> dict:
     # "at": when the fact happened, for the broadcast-latency metric at delivery.
-    return {"type": event_type, "room_id": room_id, "text": text, "at": metrics.event_timestamp()}
+    return {"type": event_type, "room_id": room_id, "text": text, "at": event_timestamp()}
 
 
 # User events: one user's sockets decide for themselves. ---------------------------------------
@@ -114,61 +81,3 @@ def credentials_revoked(
         "method": method,
         "session_keys": session_keys,
     }
-
-
-# Sending. --------------------------------------------------------------------------------------
-
-
-def to_room_after_commit(room_id: int, event: dict) -> None:
-    _send_after_commit(room_group(room_id), event)
-
-
-def to_user_after_commit(user_id: int, event: dict) -> None:
-    _send_after_commit(user_group(user_id), event)
-
-
-async def to_room(room_id: int, event: dict) -> None:
-    """From async code that changed no database row (presence)."""
-    await _group_send(room_group(room_id), event)
-
-
-async def _group_send(group: str, event: dict) -> None:
-    try:
-        await get_channel_layer().group_send(group, event)
-    except LAYER_ERRORS:
-        metrics.record_channel_layer_error(metrics.LayerOperation.SEND)
-        layer_health.layer_failed()  # this process's own sockets missed it too
-        raise
-
-
-def _send_after_commit(group: str, event: dict) -> None:
-    def send() -> None:
-        try:
-            publish_from_thread(group, event)
-        except (*LAYER_ERRORS, concurrent.futures.CancelledError) as error:
-            # Handled, not a bug: the revocation sweep and the clients' resume cover it.
-            logger.warning("%s event to %s lost: %s", event["type"], group, type(error).__name__)
-
-    # robust: a channel layer outage must not turn a committed write into an error for the
-    # writer (a REST 500, a failed admin save); it is logged, every process's revocation sweep
-    # (chat.revalidation) applies a lost revocation, and reconnecting clients catch up.
-    transaction.on_commit(send, robust=True)
-
-
-def publish_from_thread(group: str, event: dict) -> None:
-    """Publish from synchronous code. In a server process the database thread hands the send to
-    the serving loop and waits at most ``REDIS_TIMEOUT_SECONDS`` and a second: a loop that has
-    stopped (SIGTERM while a send waited on the database) must not hold the thread, and with it
-    the process's exit, for ever. Elsewhere (a shell, a command) ``async_to_sync`` runs it."""
-    loop = layer_health.serving_loop()
-    if loop is None:
-        async_to_sync(_group_send)(group, event)
-        return
-    if not loop.is_running():
-        raise TimeoutError("the serving event loop has stopped")
-    future = asyncio.run_coroutine_threadsafe(_group_send(group, event), loop)
-    try:
-        future.result(timeout=settings.REDIS_TIMEOUT_SECONDS + 1)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise TimeoutError("the serving event loop did not send in time") from None

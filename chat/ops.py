@@ -1,18 +1,22 @@
-"""Endpoints for load balancers and operators."""
+"""Endpoints for load balancers and operators: health, readiness, open sockets, metrics."""
 
 import asyncio
+import hmac
 import os
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from .metrics import LayerOperation, record_channel_layer_error
-from .presence import LAYER_ERRORS
-from .runtime import open_sockets_in_process
+from realtime.errors import LAYER_ERRORS
+from realtime.metrics import LayerOperation, record_channel_layer_error
+from realtime.runtime import open_sockets_in_process
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -77,3 +81,24 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 def open_sockets(request: HttpRequest) -> JsonResponse:
     """Open room sockets in the process that answers (staff only; one process per request)."""
     return JsonResponse({"pid": os.getpid(), "open_sockets": open_sockets_in_process()})
+
+
+def _bearer_token_ok(request: HttpRequest) -> bool:
+    expected = settings.METRICS_TOKEN
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not token:
+        return False
+    # Constant time: the comparison must not tell a scraper how much of its guess was right.
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+@require_GET
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The default registry in Prometheus text format (``realtime.metrics`` records into it),
+    for ``Authorization: Bearer <METRICS_TOKEN>`` or a staff session; 403 otherwise. One process
+    per request."""
+    if not _bearer_token_ok(request):
+        user = await request.auser()
+        if not (user.is_active and user.is_staff):
+            return HttpResponseForbidden("Metrics need a staff session or the metrics token.\n")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

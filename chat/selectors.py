@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import Field, OuterRef, Q, QuerySet, Subquery
 
+from realtime.streams import StreamEvent, StreamHead
+
 from . import events
 from .models import DeletedMessage, Membership, Message, Room
 
@@ -152,25 +154,11 @@ def messages_history(
 # Room streams ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StreamHead:
-    seq: int
-    epoch: str
-
-
 def stream_heads(*, room_ids: list[int]) -> dict[int, StreamHead]:
     """The newest position and the epoch of each room (a room deleted meanwhile is absent):
-    one query for every room a process has sockets in (``chat.streams``' position check)."""
+    one query for every room a process has sockets in (``realtime.streams``' position check)."""
     rows = Room.objects.filter(pk__in=room_ids).values_list("pk", "seq", "epoch")
     return {pk: StreamHead(seq=seq, epoch=epoch) for pk, seq, epoch in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One stored event of a room's stream, as the live path sends it (``chat.events``)."""
-
-    seq: int
-    event: dict
 
 
 def stream_events(*, room_id: int, after: int, upto: int, creations: bool) -> list[StreamEvent]:

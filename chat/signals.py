@@ -1,11 +1,13 @@
 """Every change a socket must hear of, whatever made it (socket, REST API, admin, shell, a
-worker), turned into an event of ``chat.events`` and sent after the transaction commits."""
+worker), turned into an event of ``chat.events`` and sent by ``realtime.bus`` after the
+transaction commits."""
 
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.signals import credentials_revoked
+from realtime import bus
 
 from . import events, services
 from .models import Membership, Message, Room
@@ -23,19 +25,19 @@ def _deleted_directly(origin, model: type[Model]) -> bool:
 @receiver(post_save, sender=Message)
 def tell_room_of_new_message(sender, instance: Message, created: bool, **kwargs) -> None:
     if created:
-        events.to_room_after_commit(instance.room_id, events.message_new(instance))
+        bus.to_room_after_commit(instance.room_id, events.message_new(instance))
 
 
 @receiver(post_delete, sender=Message)
 def tell_room_of_deleted_message(sender, instance: Message, origin=None, **kwargs) -> None:
     if _deleted_directly(origin, Message):
         tombstone = services.message_tombstone(message=instance)
-        events.to_room_after_commit(instance.room_id, events.message_deleted(tombstone))
+        bus.to_room_after_commit(instance.room_id, events.message_deleted(tombstone))
 
 
 @receiver(post_save, sender=Membership)
 def tell_member_of_role_change(sender, instance: Membership, **kwargs) -> None:
-    events.to_user_after_commit(
+    bus.to_user_after_commit(
         instance.user_id,
         events.membership_changed(
             room_id=instance.room_id, user_id=instance.user_id, role=instance.role
@@ -46,7 +48,7 @@ def tell_member_of_role_change(sender, instance: Membership, **kwargs) -> None:
 @receiver(post_delete, sender=Membership)
 def tell_member_of_removal(sender, instance: Membership, origin=None, **kwargs) -> None:
     if _deleted_directly(origin, Membership):
-        events.to_user_after_commit(
+        bus.to_user_after_commit(
             instance.user_id,
             events.membership_changed(
                 room_id=instance.room_id, user_id=instance.user_id, role=None
@@ -56,14 +58,14 @@ def tell_member_of_removal(sender, instance: Membership, origin=None, **kwargs) 
 
 @receiver(post_delete, sender=Room)
 def tell_room_it_was_deleted(sender, instance: Room, **kwargs) -> None:
-    events.to_room_after_commit(instance.pk, events.room_deleted(room_id=instance.pk))
+    bus.to_room_after_commit(instance.pk, events.room_deleted(room_id=instance.pk))
 
 
 @receiver(credentials_revoked)
 def close_sockets_of_revoked_credentials(
     sender, user_id: int, failure, method=None, session_keys=None, **kwargs
 ) -> None:
-    events.to_user_after_commit(
+    bus.to_user_after_commit(
         user_id,
         events.credentials_revoked(
             failure=str(failure),

@@ -26,9 +26,9 @@ from accounts.middleware import (  # noqa: E402
     SessionUnlessTokenMiddleware,
     WebSocketOriginValidator,
 )
-from chat.close_codes import CloseCode  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from config.server_shims import apply_server_shims  # noqa: E402
+from realtime.close_codes import CloseCode  # noqa: E402
 
 apply_server_shims(
     max_send_backlog_bytes=settings.CHAT_MAX_SEND_BACKLOG_BYTES,

@@ -41,7 +41,7 @@ def _any_spelling(text: str) -> str:
     return "".join(parts)
 
 
-# ``bearer.<access JWT>``, one entry of a Sec-WebSocket-Protocol list (accounts.middleware's
+# ``bearer.<access JWT>``, one entry of a Sec-WebSocket-Protocol list (accounts.handshake's
 # BEARER_PREFIX), spelled any way; the value runs to the next list separator, whitespace or quote.
 _BEARER_ENTRY = re.compile(_any_spelling("bearer.") + r"([\"']*[^\s,;\"']+)")
 REDACTED = "[redacted]"

@@ -1,6 +1,6 @@
 """Query-string parameters that carry a credential, and how their names are read.
 
-One definition for the code that reads them (``accounts.middleware``) and the code that must keep
+One definition for the code that reads them (``accounts.handshake``) and the code that must keep
 them out of logs (``config.logging``): a name the reader accepts is a name the redactor hides.
 Imports nothing from Django, so logging configuration can use it before the apps load.
 """

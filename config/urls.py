@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from chat.metrics import metrics_view
+from chat.ops import metrics_view
 
 # The admin speaks in the project's name, not "Django administration".
 admin.site.site_header = "Secure chat administration"

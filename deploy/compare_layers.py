@@ -10,8 +10,8 @@ room group (half per "process") with a receive loop per channel, as a consumer h
 
     REDIS_URL=redis://127.0.0.1:6379/15 python deploy/compare_layers.py --sockets 1000
 
-``--sockets 2`` is this app's real shape: chat/fanout.py puts one channel per server process in a
-room group and fans out locally, so a room's group has as many members as processes.
+``--sockets 2`` is this app's real shape: realtime/fanout.py puts one channel per server process
+in a room group and fans out locally, so a room's group has as many members as processes.
 Results and the choice they led to: docs/production.md.
 """
 

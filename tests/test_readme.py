@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from accounts.credentials import AuthFailure
-from chat.close_codes import CloseCode, ErrorCode
+from realtime.close_codes import CloseCode, ErrorCode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -298,9 +298,9 @@ WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
 CHAT_AUTH_EXPIRY_WARNING_SECONDS = env.float("CHAT_AUTH_EXPIRY_WARNING_SECONDS", default=60.0)
 CHAT_RESUME_MAX_MESSAGES = env.int("CHAT_RESUME_MAX_MESSAGES", default=500)
 # Every process re-checks its open sockets' credentials, rooms and roles against the database this
-# often (chat.revalidation): the bound on a revocation whose event was lost.
+# often (realtime/revalidation.py): the bound on a revocation whose event was lost.
 CHAT_REVALIDATE_SECONDS = env.float("CHAT_REVALIDATE_SECONDS", default=15.0)
-# Room streams (chat/streams.py): how long an event that arrived early waits for the ones before
+# Room streams (realtime/streams.py): how long an event that arrived early waits for the ones before
 # it before they are read from the database; how often each process compares every room's newest
 # stored position with the one it passed on (catches a lost last event); how long a gap may stay
 # unfilled (database down) before the room's sockets are closed 4009 to resume.

@@ -6,7 +6,7 @@
 // carries a client_id and is resent with it until acknowledged, so nothing typed is lost or
 // stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
 
-// Mirrors chat/close_codes.py (CloseCode); docs/codes.md says what each one asks of us.
+// Mirrors realtime/close_codes.py (CloseCode); docs/codes.md says what each one asks of us.
 const CLOSE = {
   SERVICE_RESTART: 1012,
   STREAM_GAP: 4009,

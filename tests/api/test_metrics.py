@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from chat.metrics import HandshakeOutcome, record_handshake
+from realtime.metrics import HandshakeOutcome, record_handshake
 
 from ..factories import UserFactory
 

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from django.test import AsyncClient
 
-from chat.runtime import reset_runtimes, runtime
+from realtime.runtime import reset_runtimes, runtime
 
 from ..factories import UserFactory
 

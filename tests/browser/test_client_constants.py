@@ -2,7 +2,7 @@
 
 import re
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from .conftest import ROOT
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
 from .conftest import log_in

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts.middleware import QueryTokenAuthMiddleware
 from chat.routing import websocket_urlpatterns
-from chat.runtime import reset_runtimes
+from realtime.runtime import reset_runtimes
 
 from ..conftest import make_lobby
 

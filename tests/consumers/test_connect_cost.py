@@ -16,8 +16,8 @@ from django.core.cache import cache
 from accounts.credentials import AuthFailure
 from accounts.middleware import QueryTokenAuthMiddleware, SessionUnlessTokenMiddleware
 from accounts.sessions import SessionStore
-from chat.close_codes import CloseCode, ErrorCode
 from chat.routing import websocket_urlpatterns
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..queries import every_query, every_thread_hop
 from ..tokens import (

@@ -8,9 +8,9 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat import selectors
-from chat.close_codes import CloseCode, ErrorCode
-from chat.ratelimit import RedisBudget
-from chat.runtime import runtime
+from realtime.budgets import RedisBudget
+from realtime.close_codes import CloseCode, ErrorCode
+from realtime.runtime import runtime
 
 from ..tokens import access_token
 from .conftest import Client

@@ -4,9 +4,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from chat.close_codes import CloseCode
-from chat.consumers import RoomConsumer
+from chat.channel import RoomChannel
 from chat.models import Membership, Message
+from realtime.close_codes import CloseCode
 
 from ..factories import MessageFactory, RoomFactory
 
@@ -75,13 +75,13 @@ async def test_role_change_goes_to_the_member_not_the_room(
     await alice.join()
     await bob.join()
     heard_by = []
-    original = RoomConsumer.membership_changed
+    original = RoomChannel.membership_changed
 
     async def spy(self, event):
         heard_by.append(self.user.username)
         await original(self, event)
 
-    monkeypatch.setattr(RoomConsumer, "membership_changed", spy)
+    monkeypatch.setattr(RoomChannel, "membership_changed", spy)
     await sync_to_async(Membership.objects.filter(room=room, user=users["bob"]).delete)()
     assert await bob.close_code() == CloseCode.FORBIDDEN
     assert heard_by == ["bob"]
@@ -96,14 +96,14 @@ async def test_bug_in_a_room_event_handler_closes_only_that_socket_1011(
     dave = await make_client("lobby", users["dave"])
     await bob.join()
     await dave.join()
-    original = RoomConsumer.message_new
+    original = RoomChannel.message_new
 
     async def broken_for_bob(self, event):
         if self.user.username == "bob":
             raise RuntimeError("handler bug")
         await original(self, event)
 
-    monkeypatch.setattr(RoomConsumer, "message_new", broken_for_bob)
+    monkeypatch.setattr(RoomChannel, "message_new", broken_for_bob)
     await sync_to_async(MessageFactory)(room=room, author=users["alice"], body="hello")
     assert await bob.close_code() == CloseCode.INTERNAL_ERROR
     assert (await dave.receive())["body"] == "hello"

@@ -4,8 +4,8 @@ import asyncio
 
 from channels.layers import get_channel_layer
 
-from chat.events import room_group
-from chat.fanout import RoomFanout
+from realtime.bus import room_group
+from realtime.fanout import RoomFanout
 
 
 class FakeSocket:

@@ -1,6 +1,6 @@
 """The second path of every revocation: with every event lost, the periodic re-check
-(``chat.revalidation``) still ends each socket as its event would have; and ticket sockets follow
-the credential that asked for the ticket."""
+(``realtime.revalidation``) still ends each socket as its event would have; and ticket sockets
+follow the credential that asked for the ticket."""
 
 from datetime import timedelta
 
@@ -13,10 +13,12 @@ from django.utils import timezone
 from accounts.credentials import AuthFailure, AuthMethod
 from accounts.signals import revoke_credentials
 from accounts.tickets import Issuer, issue_ticket
-from chat import events, revalidation
-from chat.close_codes import CloseCode, ErrorCode
+from chat import revalidation
 from chat.models import Membership, Role, Room
-from chat.runtime import runtime
+from realtime import bus
+from realtime import revalidation as machinery
+from realtime.close_codes import CloseCode, ErrorCode
+from realtime.runtime import runtime
 
 from ..queries import every_query
 from ..tokens import access_token, ticket_for_token
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def events_lost(monkeypatch):
     """Every after-commit event vanishes, as in a Redis outage: only the re-check is left."""
-    monkeypatch.setattr(events, "_send_after_commit", lambda group, event: None)
+    monkeypatch.setattr(bus, "_send_after_commit", lambda group, event: None)
 
 
 def session_ticket(user, session, room: str | None = None) -> str:
@@ -236,7 +238,7 @@ async def test_a_failed_publish_brings_the_check_forward(make_client, room_with_
     """This process's own sockets missed the event: the check runs a second later, not at the
     period's end."""
     room, users = room_with_roles
-    monkeypatch.setattr(revalidation, "SOON_SECONDS", 0.1)
+    monkeypatch.setattr(machinery, "SOON_SECONDS", 0.1)
     bob = await token_socket(make_client, users["bob"])
     assert runtime().revalidator.period >= 10
 
@@ -244,7 +246,7 @@ async def test_a_failed_publish_brings_the_check_forward(make_client, room_with_
         async def group_send(self, group, event):
             raise ConnectionError("Redis is down")
 
-    monkeypatch.setattr(events, "get_channel_layer", lambda: Down())
+    monkeypatch.setattr(bus, "get_channel_layer", lambda: Down())
     await sync_to_async(Membership.objects.filter(room=room, user=users["bob"]).delete)()
     assert await bob.close_code(wait=3) == CloseCode.FORBIDDEN
 

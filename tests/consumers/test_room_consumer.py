@@ -3,8 +3,8 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message
+from realtime.close_codes import CloseCode, ErrorCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..tokens import access_token
 

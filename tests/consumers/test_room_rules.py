@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Membership, Message, Role
-from chat.runtime import runtime
+from realtime.close_codes import CloseCode, ErrorCode
+from realtime.runtime import runtime
 
 from ..factories import MessageFactory, RoomFactory
 from ..tokens import access_token
@@ -297,21 +297,21 @@ async def test_database_error_on_send_gets_unavailable_and_nothing_is_sent(
 async def test_handler_bug_closes_only_that_socket_1011(
     make_client, room_with_roles, monkeypatch, caplog
 ):
-    from chat.consumers import RoomConsumer
+    from chat.channel import RoomChannel
 
     _, users = room_with_roles
     alice = await make_client("lobby", users["alice"])
     bob = await make_client("lobby", users["bob"])
     await alice.join()
     await bob.join()
-    original = RoomConsumer._handle_send
+    original = RoomChannel._handle_send
 
     async def buggy(self, command):
         if command.body == "boom":
             raise RuntimeError("bug")
         await original(self, command)
 
-    monkeypatch.setattr(RoomConsumer, "_handle_send", buggy)
+    monkeypatch.setattr(RoomChannel, "_handle_send", buggy)
     await alice.send({"type": "message.send", "body": "boom"})
     assert await alice.close_code() == CloseCode.INTERNAL_ERROR
     tracebacks = [r for r in caplog.records if r.exc_info and "closing 1011" in r.getMessage()]

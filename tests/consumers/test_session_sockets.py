@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.credentials import AuthFailure
 from accounts.sessions import SessionStore
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
 

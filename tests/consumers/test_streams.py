@@ -4,9 +4,9 @@ in the layer filled without a reconnect, and 4009 when a gap cannot be filled.""
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import events
-from chat.close_codes import CloseCode
 from chat.models import Message, Room
+from realtime import bus
+from realtime.close_codes import CloseCode
 
 from ..factories import MessageFactory
 
@@ -29,15 +29,15 @@ def room_head(room: Room) -> tuple[int, str]:
 @pytest.fixture
 def lost_broadcasts(monkeypatch):
     """While on, a stored event's broadcast is lost on its way to the layer (as in a Redis
-    blip: chat.events logs and drops it); the database keeps the event."""
+    blip: realtime.bus logs and drops it); the database keeps the event."""
     state = {"on": False}
-    send = events.to_room_after_commit
+    send = bus.to_room_after_commit
 
     def maybe_send(room_id: int, event: dict) -> None:
         if not state["on"]:
             send(room_id, event)
 
-    monkeypatch.setattr(events, "to_room_after_commit", maybe_send)
+    monkeypatch.setattr(bus, "to_room_after_commit", maybe_send)
     return state
 
 

@@ -8,10 +8,11 @@ from asgiref.sync import sync_to_async
 
 from accounts.credentials import AuthFailure, AuthMethod
 from accounts.signals import revoke_credentials
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Membership, Role, Room
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..tokens import access_token, bad_tokens
+from ..unit.test_metrics import value
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,3 +133,15 @@ async def test_logout_closes_only_that_sessions_sockets(make_client, room_with_r
     assert (await bob.receive())["detail"] == AuthFailure.SESSION_ENDED
     assert await bob.close_code() == CloseCode.UNAUTHENTICATED
     assert await other_tab_elsewhere.nothing_received()
+
+
+async def test_an_in_band_refresh_is_counted_as_auth_refresh(make_client, room_with_roles):
+    _, users = room_with_roles
+    bob = await make_client("lobby", query=await token_query(users["bob"]))
+    await bob.join()
+    before = value("chat_frames_received_total", type="auth.refresh")
+    invalid = value("chat_frames_received_total", type="invalid")
+    await bob.send({"type": "auth.refresh", "token": access_token(users["bob"])})
+    assert (await bob.receive())["type"] == "auth.refreshed"
+    assert value("chat_frames_received_total", type="auth.refresh") == before + 1
+    assert value("chat_frames_received_total", type="invalid") == invalid

@@ -8,7 +8,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..live import next_frame, start_daphne, stop_daphne, wait_close
 from ..tokens import access_token

@@ -23,9 +23,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from chat.close_codes import CloseCode
 from config.redis_clients import RedisTarget, channel_layer_hosts
 from config.redis_options import connection_options
+from realtime.close_codes import CloseCode
 
 from ..live import next_frame, start_daphne, stop_daphne
 from ..redis_servers import MASTER_NAME, SentinelSet, redis_server_binary

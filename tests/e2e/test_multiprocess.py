@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
 from ..live import ROOT, next_frame, start_daphne, stop_daphne

@@ -12,8 +12,8 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
 from accounts.credentials import AuthFailure
-from chat.close_codes import CloseCode
 from chat.models import Message
+from realtime.close_codes import CloseCode
 
 from ..live import next_frame, start_daphne, stop_daphne, wait_close
 from ..tokens import access_token, refresh_token

@@ -11,8 +11,8 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..factories import PASSWORD
 from ..live import next_frame, start_daphne, stop_daphne, wait_close

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
 from ..live import login_session, next_frame

@@ -9,7 +9,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
-from chat.close_codes import CloseCode, ErrorCode
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..live import next_frame
 from .ledger import LEDGER

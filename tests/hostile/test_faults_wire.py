@@ -15,8 +15,8 @@ from django.db import connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message, Role
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 from ..live import next_frame
@@ -45,7 +45,7 @@ async def chat_round(book, sender: str, receiver: str, body: str, wait: float = 
 
 
 # Unauthenticated crowd: protection guarded is the per-address failed-handshake budget
-# (CHAT_MAX_FAILED_AUTH_PER_ADDRESS per CHAT_FAILED_AUTH_WINDOW_SECONDS, chat.consumers
+# (CHAT_MAX_FAILED_AUTH_PER_ADDRESS per CHAT_FAILED_AUTH_WINDOW_SECONDS, realtime.socket
 # failed_auth_allowed). Without it every one of the crowd is accepted and closed 4001.
 
 CROWD = 300

@@ -11,9 +11,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 
-from chat.close_codes import CloseCode, ErrorCode
 from chat.models import Message, Role
-from chat.protocol import message_new_frame
+from realtime.close_codes import CloseCode, ErrorCode
+from realtime.protocol import message_new_frame
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 from ..live import next_frame, wait_close
@@ -52,7 +52,7 @@ async def closed_with(ws, wait: float = 5) -> int:
     return code
 
 
-# Malformed content: protection guarded is chat.protocol.parse_client_frame (and the consumer
+# Malformed content: protection guarded is realtime.protocol.parse_client_frame (and the consumer
 # turning its ProtocolError into an error frame while keeping the socket open).
 
 DEEP = "[" * 10_000 + "]" * 10_000
@@ -70,7 +70,7 @@ HOSTILE_FRAMES = {
     "proto-only": ('{"__proto__":{"type":"message.send"},"body":"x"}', ErrorCode.INVALID_MESSAGE),
     "type-not-string": ('{"type":["message.send"],"body":"x"}', ErrorCode.INVALID_MESSAGE),
     "unknown-type": ('{"type":"room.delete"}', ErrorCode.UNKNOWN_TYPE),
-    # Valid JSON, but not storable text: refused like any invalid body (guards chat.protocol
+    # Valid JSON, but not storable text: refused like any invalid body (guards realtime.protocol
     # encodability check; before it the database raised UnicodeEncodeError: the socket got 1011).
     "lone-surrogate-escape": ('{"type":"message.send","body":"\\ud800"}', ErrorCode.INVALID_BODY),
     "not-json": ("<script>alert(1)</script>", ErrorCode.INVALID_JSON),

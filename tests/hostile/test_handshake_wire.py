@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from accounts.credentials import AuthFailure
-from chat.close_codes import CloseCode
+from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
 from ..live import login_session, next_frame
@@ -52,7 +52,7 @@ async def session_cookie(server, username: str) -> str:
     return client.cookies["sessionid"]
 
 
-# Token parameters: protection guarded is accounts.middleware.query_token_values plus
+# Token parameters: protection guarded is accounts.handshake.query_token_values plus
 # credential_from_token_values (a token parameter present decides alone, exactly one value).
 
 

@@ -1,6 +1,6 @@
 """Property-based: the frame parser and the query-token reader on arbitrary input.
 
-Protection guarded: ``chat.protocol.parse_client_frame`` turns every input into a valid command
+Protection guarded: ``realtime.protocol.parse_client_frame`` turns every input into a valid command
 or a ``ProtocolError`` (the consumer catches only that); ``query_token_values`` never raises on
 a client-chosen query string (it runs before any consumer, where an exception would be a crash).
 """
@@ -10,8 +10,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.middleware import query_token_values
-from chat.protocol import DeleteMessage, ProtocolError, SendMessage, parse_client_frame
+from accounts.handshake import query_token_values
+from realtime.protocol import DeleteMessage, ProtocolError, SendMessage, parse_client_frame
 
 from .ledger import LEDGER
 

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.credentials import AuthFailure
 from accounts.tokens import TokenRejected, UserCheck, decode_access_token, user_for_access_token
-from chat.close_codes import CloseCode, ErrorCode
+from realtime.close_codes import CloseCode, ErrorCode
 
 from ..factories import UserFactory
 from ..live import next_frame

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chat import events, layer_health
+from realtime import bus, layer_health
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_an_after_commit_send_to_a_stopped_loop_gives_up_at_once(stopped_serving
     caplog.set_level(logging.WARNING, logger="chat.events")
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        events.publish_from_thread("room.1", {"type": "message.new"})
+        bus.publish_from_thread("room.1", {"type": "message.new"})
     assert time.monotonic() - started < 1
 
 
@@ -48,7 +48,7 @@ def test_a_loop_that_never_gets_to_the_send_frees_the_thread(monkeypatch, settin
     monkeypatch.setattr(layer_health, "_serving", lambda: loop)
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        events.publish_from_thread("room.1", {"type": "message.new"})
+        bus.publish_from_thread("room.1", {"type": "message.new"})
     assert time.monotonic() - started < 2
     wedged.set()
     loop.call_soon_threadsafe(loop.stop)

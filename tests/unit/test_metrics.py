@@ -3,10 +3,10 @@
 import pytest
 from prometheus_client import REGISTRY
 
-from chat import metrics
-from chat.close_codes import CloseCode
-from chat.metrics import HandshakeOutcome, LayerOperation, RateLimitKind
-from chat.runtime import reset_runtimes, runtime
+from realtime import metrics
+from realtime.close_codes import CloseCode
+from realtime.metrics import HandshakeOutcome, LayerOperation, RateLimitKind
+from realtime.runtime import reset_runtimes, runtime
 
 
 def value(name: str, **labels) -> float:
@@ -57,7 +57,14 @@ def test_frames_in_count_by_known_type_and_bound_the_rest():
     assert value("chat_frames_received_total", type="message.send") == before_send + 1
     assert value("chat_frames_received_total", type="invalid") == before_invalid + 4
     types = {labels["type"] for labels in exposed("chat_frames_received_total")}
-    assert types == {"message.send", "message.delete", "invalid"}
+    assert types == {"message.send", "message.delete", "auth.refresh", "invalid"}
+
+
+def test_frame_labels_are_the_parsers_command_set():
+    """One source: a command the parser accepts is never counted as "invalid"."""
+    from realtime.protocol import COMMAND_TYPES
+
+    assert set(metrics.FRAME_TYPES_IN) == set(COMMAND_TYPES) >= {"auth.refresh"}
 
 
 def test_frames_out_count():

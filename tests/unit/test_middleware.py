@@ -3,16 +3,15 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.credentials import AuthFailure
-from accounts.middleware import (
+from accounts.credentials import AuthFailure, AuthMethod
+from accounts.handshake import (
     MAX_QUERY_STRING_BYTES,
-    AuthMethod,
-    QueryTokenAuthMiddleware,
-    origin_allowed,
     pending_check,
     query_token_values,
     resolve_user,
 )
+from accounts.middleware import QueryTokenAuthMiddleware
+from accounts.origins import origin_allowed
 
 from ..factories import UserFactory
 from ..queries import every_query

@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from chat import services
-from chat.events import room_group
 from chat.models import Message, Role, Room
+from realtime.bus import room_group
 
 from ..factories import MembershipFactory, RoomFactory, UserFactory
 

@@ -1,11 +1,10 @@
-"""chat.presence_feed: presence changes batched per room and window, and put in order on arrival
+"""realtime.presence_feed: presence changes batched per room and window, and put in order on arrival
 whatever order the processes' frames arrive in."""
 
 import asyncio
 import json
 
-from chat import events
-from chat.presence_feed import PresenceBatcher, PresenceOrder
+from realtime.presence_feed import PresenceBatcher, PresenceOrder, presence_changed
 
 
 def frame(event: dict) -> dict:
@@ -54,9 +53,7 @@ async def test_a_layer_outage_still_releases_whoever_waits_for_the_frame():
 
 
 def event(joined=(), left=(), **versions) -> dict:
-    return events.presence_changed(
-        room_id=1, joined=list(joined), left=list(left), versions=versions
-    )
+    return presence_changed(room_id=1, joined=list(joined), left=list(left), versions=versions)
 
 
 def test_frames_arriving_out_of_order_end_in_the_latest_status():
@@ -86,10 +83,9 @@ def test_rooms_beyond_the_limit_are_forgotten_least_recent_first():
 
 
 def test_newer_than_drops_what_the_join_snapshot_already_showed():
-    from chat import events
-    from chat.presence_feed import newer_than
+    from realtime.presence_feed import newer_than
 
-    event = events.presence_changed(
+    event = presence_changed(
         room_id=1,
         joined=["alice", "dave"],
         left=["bob"],

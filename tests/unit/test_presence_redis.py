@@ -1,4 +1,4 @@
-"""chat.presence on a real Redis, two stores standing for two server processes: a process that
+"""realtime.presence on a real Redis, two stores standing for two server processes: a process that
 dies without cleaning up stops counting once its lease runs out, and is reaped with an event."""
 
 import asyncio
@@ -7,7 +7,7 @@ import secrets
 import pytest
 import redis.asyncio as redis
 
-from chat.presence import LocalSocket, RedisPresence
+from realtime.presence import LocalSocket, RedisPresence
 
 pytestmark = pytest.mark.services
 

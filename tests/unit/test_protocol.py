@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat.close_codes import ErrorCode
-from chat.protocol import ProtocolError, SendMessage, parse_client_frame
+from realtime.close_codes import ErrorCode
+from realtime.protocol import ProtocolError, SendMessage, parse_client_frame
 
 
 def parse(text, max_body_chars=10):
@@ -51,7 +51,7 @@ def test_huge_integer_is_invalid_json_not_a_crash():
 
 
 def test_valid_delete():
-    from chat.protocol import DeleteMessage
+    from realtime.protocol import DeleteMessage
 
     assert parse('{"type": "message.delete", "id": 12}') == DeleteMessage(message_id=12)
 

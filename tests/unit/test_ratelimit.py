@@ -1,4 +1,4 @@
-from chat.ratelimit import TokenBucket
+from realtime.budgets import TokenBucket
 
 
 class FakeClock:
@@ -27,7 +27,7 @@ def test_refills_at_capacity_per_window():
 
 
 def test_keyed_buckets_are_independent_per_key():
-    from chat.ratelimit import KeyedBuckets
+    from realtime.budgets import KeyedBuckets
 
     buckets = KeyedBuckets(2, 60, clock=FakeClock())
     assert [buckets.take("1.2.3.4") for _ in range(3)] == [True, True, False]
@@ -35,7 +35,7 @@ def test_keyed_buckets_are_independent_per_key():
 
 
 def test_keyed_buckets_memory_is_bounded():
-    from chat.ratelimit import KeyedBuckets
+    from realtime.budgets import KeyedBuckets
 
     clock = FakeClock()
     buckets = KeyedBuckets(1, 1, max_keys=100, clock=clock)

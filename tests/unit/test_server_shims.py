@@ -5,7 +5,6 @@ from pprint import pformat
 
 import pytest
 
-from chat.close_codes import CloseCode
 from config import server_shims
 from config.server_shims import (
     WRITTEN_FOR,
@@ -16,6 +15,7 @@ from config.server_shims import (
     unsent_bytes,
     version_problems,
 )
+from realtime.close_codes import CloseCode
 
 TESTED = {name: f"{version}.1" for name, version in WRITTEN_FOR.items()}
 

@@ -1,4 +1,4 @@
-"""chat.streams: a room's events reach the sockets in position order without a hole, whatever
+"""realtime.streams: a room's events reach the sockets in position order without a hole, whatever
 the layer lost or reordered; what cannot be filled ends in stream.broken, never in silence."""
 
 import asyncio
@@ -7,8 +7,15 @@ import time
 import pytest
 from django.db import OperationalError
 
-from chat.selectors import StreamEvent, StreamHead
-from chat.streams import Place, Resume, RoomStreams, SocketPlace, resume_request
+from realtime.streams import (
+    Place,
+    Resume,
+    RoomStreams,
+    SocketPlace,
+    StreamEvent,
+    StreamHead,
+    resume_request,
+)
 
 ROOM = 1
 EPOCH = "e1"

@@ -1,9 +1,10 @@
 """Who wants to hear that this process saw the channel layer fail.
 
 A failed publish means this process's own sockets missed that event too, and a failed receive
-means events may have passed it by; the revocation sweep (``chat.revalidation``) then runs early.
-Kept apart so that ``chat.events`` and ``chat.fanout`` can report without importing the runtime;
-``serving_loop`` tells ``chat.events`` where a database thread's after-commit send must run.
+means events may have passed it by; the revocation sweep (``realtime.revalidation``) then runs
+early. Kept apart so that ``realtime.bus`` and ``realtime.fanout`` can report without importing
+the runtime; ``serving_loop`` tells ``realtime.bus`` where a database thread's after-commit
+send must run.
 """
 
 import asyncio

@@ -3,10 +3,13 @@
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from redis.exceptions import RedisError
 
 logger = logging.getLogger("chat.ratelimit")
+
+TAKE_SCRIPT = (Path(__file__).resolve().parent / "lua" / "budget_take.lua").read_text()
 
 # After Redis failed a budget call, this long goes by before the next call tries it again.
 RETRY_REDIS_SECONDS = 1.0
@@ -88,27 +91,6 @@ class MemoryBudget:
         return self.buckets.take(key)
 
 
-# A token bucket in one hash, refilled from Redis's own clock (every process agrees on it).
-_TAKE_SCRIPT = """
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(now - at, 0) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
-return allowed
-"""
-
-
 class RedisBudget:
     """The same token bucket per key, shared by every server process (one script call).
 
@@ -121,7 +103,7 @@ class RedisBudget:
     def __init__(self, client, *, prefix: str, capacity: int, per_seconds: float) -> None:
         self.client, self.prefix = client, prefix
         self.capacity, self.rate = capacity, capacity / per_seconds
-        self.script = client.register_script(_TAKE_SCRIPT)
+        self.script = client.register_script(TAKE_SCRIPT)
         self.fallback = MemoryBudget(capacity, per_seconds)
         self.degraded = False
         self.retry_at = 0.0

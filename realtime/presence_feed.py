@@ -18,8 +18,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from . import events
-from .presence import LAYER_ERRORS
+from . import protocol
+from .errors import LAYER_ERRORS
+from .metrics import event_timestamp
 
 logger = logging.getLogger("chat.presence")
 
@@ -29,6 +30,22 @@ logger = logging.getLogger("chat.presence")
 MAX_REMEMBERED_ROOMS = 10_000
 
 RoomSender = Callable[[int, dict], Awaitable[None]]
+
+
+def presence_changed(
+    *, room_id: int, joined: list[str], left: list[str], versions: dict[str, int]
+) -> dict:
+    """The room event of who came online and who went offline (batched here); ``versions``
+    order the entries across processes and never reach a client."""
+    return {
+        "type": "presence.changed",
+        "room_id": room_id,
+        "text": protocol.presence_frame(joined=joined, left=left),
+        "at": event_timestamp(),
+        "joined": joined,
+        "left": left,
+        "versions": versions,
+    }
 
 
 class PresenceBatcher:
@@ -63,7 +80,7 @@ class PresenceBatcher:
                 try:
                     await self.send(room_id, _event(room_id, changes))
                 except LAYER_ERRORS as error:
-                    # Counted by chat.events. The store holds the truth: sockets joining
+                    # Counted by realtime.bus. The store holds the truth: sockets joining
                     # later read it in room.joined.
                     logger.warning("presence not announced: %s", type(error).__name__)
         finally:
@@ -75,7 +92,7 @@ def _event(room_id: int, changes: dict[str, tuple[bool, int]]) -> dict:
     joined = sorted(name for name, (online, _) in changes.items() if online)
     left = sorted(name for name, (online, _) in changes.items() if not online)
     versions = {name: version for name, (_, version) in changes.items()}
-    return events.presence_changed(room_id=room_id, joined=joined, left=left, versions=versions)
+    return presence_changed(room_id=room_id, joined=joined, left=left, versions=versions)
 
 
 class PresenceOrder:
@@ -104,7 +121,7 @@ class PresenceOrder:
             return event  # the common case: its frame, serialized once at the source, as is
         if not fresh:
             return None
-        return events.presence_changed(
+        return presence_changed(
             room_id=room_id,
             joined=[name for name in event["joined"] if name in fresh],
             left=[name for name in event["left"] if name in fresh],
@@ -122,7 +139,7 @@ def newer_than(event: dict, version: int) -> dict | None:
     fresh = {name: v for name, v in versions.items() if v > version}
     if not fresh:
         return None
-    return events.presence_changed(
+    return presence_changed(
         room_id=event["room_id"],
         joined=[name for name in event["joined"] if name in fresh],
         left=[name for name in event["left"] if name in fresh],

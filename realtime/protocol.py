@@ -50,6 +50,8 @@ class RefreshAuth:
 
 
 ClientCommand = SendMessage | DeleteMessage | RefreshAuth
+# Every frame type a client may send: the metrics label frames by these, and by nothing else.
+COMMAND_TYPES = tuple(command.frame_type for command in (SendMessage, DeleteMessage, RefreshAuth))
 
 
 def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
@@ -60,16 +62,16 @@ def parse_client_frame(text: str, *, max_body_chars: int) -> ClientCommand:
         raise ProtocolError(ErrorCode.INVALID_JSON, "Frame is not valid JSON.") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, 'Send a JSON object with a string "type".')
-    if data["type"] == "message.send":
+    if data["type"] == SendMessage.frame_type:
         client_id = _valid_client_id(data.get("client_id"))
         try:
             body = _valid_body(data.get("body"), max_body_chars=max_body_chars)
         except ProtocolError as error:
             raise ProtocolError(error.code, error.detail, client_id) from None
         return SendMessage(body=body, client_id=client_id)
-    if data["type"] == "message.delete":
+    if data["type"] == DeleteMessage.frame_type:
         return DeleteMessage(message_id=_valid_id(data.get("id")))
-    if data["type"] == "auth.refresh":
+    if data["type"] == RefreshAuth.frame_type:
         token = data.get("token")
         if not isinstance(token, str) or not token:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, '"token" must be an access token.')

@@ -1,72 +1,108 @@
-"""This process's live state, in one object per event loop.
+"""This process's live state, in one object per event loop: the composition root of the machinery.
 
 daphne (and uvicorn) run one event loop per process, so in production there is one ``Runtime``
 per process; pytest-asyncio gives each test a loop of its own, and ``reset_runtimes()`` forgets
-them all between tests. Everything a socket shares with its neighbours lives here: the open-socket
-count, the presence store and its batched announcements, the room fan-out with its ordered room
-streams (``chat.streams``), the revocation sweep, and the budgets (messages and handshakes per
-user, failed handshakes per client address). With Redis (``settings.REDIS``: one server, or the
-master Sentinel names) the presence store and the budgets live there, shared by every process;
-without it, in this process's memory (the single-process default, like the in-memory channel
-layer). A closed loop's runtime goes with it (the registry holds loops weakly).
+them all between tests. Everything a socket shares with its neighbours lives here: the typed
+settings, the open-socket count, the presence store and its batched announcements, the room
+fan-out with its ordered room streams, the revocation sweep, and the budgets (messages and
+handshakes per user, failed handshakes per client address). With Redis (``settings.REDIS``: one
+server, or the master Sentinel names) the presence store and the budgets live there, shared by
+every process; without it, in this process's memory (the single-process default, like the
+in-memory channel layer). A closed loop's runtime goes with it (the registry holds loops weakly).
+
+The machinery knows no models: the domain installs what reads the database (``install``, called
+by ``chat.apps``).
 """
 
 import asyncio
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from config.redis_clients import async_client
 
-from . import events
+from . import bus, metrics
+from .budgets import MemoryBudget, RedisBudget
+from .conf import RealtimeSettings
 from .fanout import RoomFanout
 from .layer_health import on_layer_failure
-from .presence import LocalSocket, MemoryPresence, RedisPresence
+from .presence import LocalSocket, MemoryPresence, PresenceStore, RedisPresence
 from .presence_feed import PresenceBatcher, PresenceOrder
-from .ratelimit import MemoryBudget, RedisBudget
-from .revalidation import Revalidator
-from .streams import RoomStreams
+from .revalidation import Judge, Revalidator
+from .streams import ReadEvents, ReadHeads, RoomStreams
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """What the machinery asks of the database: a gap's fill, the position check, and the
+    periodic re-check's verdicts."""
+
+    read_events: ReadEvents
+    read_heads: ReadHeads
+    judge: Judge
+
+
+_domain: Domain | None = None
+
+
+def install(domain: Domain) -> None:
+    """Once, at startup (an ``AppConfig.ready``): every runtime made afterwards uses it."""
+    global _domain
+    _domain = domain
 
 
 class Runtime:
     """Made from the settings in force when the loop first needs it."""
 
     def __init__(self) -> None:
+        if _domain is None:
+            raise ImproperlyConfigured("realtime.runtime.install() was never called.")
+        self.settings = conf = RealtimeSettings.from_django()
         self.open_sockets = 0
         self.connecting = 0  # handshakes between the capacity check and go-live
         self.presence_order = PresenceOrder()
-        self.fanout = RoomFanout(admit=self.presence_order.admit, streams=_room_streams)
-        self.presence_batcher = PresenceBatcher(
-            events.to_room, window_seconds=settings.CHAT_PRESENCE_WINDOW_SECONDS
+        self.fanout = RoomFanout(
+            admit=self.presence_order.admit,
+            streams=lambda deliver: RoomStreams(
+                deliver,
+                gap_seconds=conf.stream_gap_seconds,
+                check_seconds=conf.stream_check_seconds,
+                give_up_seconds=conf.stream_give_up_seconds,
+                max_fill=conf.resume_max_messages,
+                read_events=_domain.read_events,
+                read_heads=_domain.read_heads,
+            ),
         )
-        self.revalidator = Revalidator(self._open_sockets, settings.CHAT_REVALIDATE_SECONDS)
+        self.presence_batcher = PresenceBatcher(
+            bus.to_room, window_seconds=conf.presence_window_seconds
+        )
+        self.revalidator = Revalidator(
+            self._open_sockets, conf.revalidate_seconds, judge=_domain.judge
+        )
         """Re-checks every open socket's authority on a period: no lost event leaves one open."""
         on_layer_failure(self.revalidator.soon)
         limits = {
-            "messages": (settings.CHAT_RATE_LIMIT_MESSAGES, settings.CHAT_RATE_LIMIT_SECONDS),
-            "handshakes": (
-                settings.CHAT_MAX_HANDSHAKES_PER_USER,
-                settings.CHAT_HANDSHAKE_WINDOW_SECONDS,
-            ),
-            "failed_auth": (
-                settings.CHAT_MAX_FAILED_AUTH_PER_ADDRESS,
-                settings.CHAT_FAILED_AUTH_WINDOW_SECONDS,
-            ),
+            "messages": (conf.rate_limit_messages, conf.rate_limit_seconds),
+            "handshakes": (conf.max_handshakes_per_user, conf.handshake_window_seconds),
+            "failed_auth": (conf.max_failed_auth_per_address, conf.failed_auth_window_seconds),
         }
+        self.presence: PresenceStore
         if settings.REDIS:
             client = async_client(
                 settings.REDIS,
                 settings.REDIS_CONNECTION_OPTIONS,
-                max_connections=settings.CHAT_PRESENCE_MAX_CONNECTIONS,
-                wait_seconds=settings.CHAT_LAYER_TIMEOUT,
+                max_connections=conf.presence_max_connections,
+                wait_seconds=conf.layer_timeout,
             )
             # Same prefix as the channel layer: deployments sharing a Redis never mix.
             prefix = settings.CHANNEL_LAYER_PREFIX
             self.presence = RedisPresence(
                 client,
                 prefix=f"{prefix}:presence",
-                lease_seconds=settings.CHAT_PRESENCE_LEASE_SECONDS,
+                lease_seconds=conf.presence_lease_seconds,
                 announce=self._announce,
                 local_sockets=self._local_sockets,
             )
@@ -109,16 +145,6 @@ class Runtime:
                 )
 
 
-def _room_streams(deliver) -> RoomStreams:
-    return RoomStreams(
-        deliver,
-        gap_seconds=settings.CHAT_STREAM_GAP_SECONDS,
-        check_seconds=settings.CHAT_STREAM_CHECK_SECONDS,
-        give_up_seconds=settings.CHAT_STREAM_GIVE_UP_SECONDS,
-        max_fill=settings.CHAT_RESUME_MAX_MESSAGES,
-    )
-
-
 _runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]" = (
     weakref.WeakKeyDictionary()
 )
@@ -141,3 +167,6 @@ def open_sockets_in_process() -> int:
 def reset_runtimes() -> None:
     """Forget every loop's state (tests change settings between runs)."""
     _runtimes.clear()
+
+
+metrics.OPEN_SOCKETS.set_function(open_sockets_in_process)

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the real-time side, the helpers that record them, and ``GET /metrics``.
+"""Prometheus metrics of the real-time side and the helpers that record them (``GET /metrics``,
+which serves them, is ``chat.ops.metrics_view``).
 
 Every value is per server process: each daphne process counts its own sockets and frames and
 serves them on its own ``/metrics`` (scrape every process, as with ``/ops/sockets/``; Prometheus
@@ -10,17 +11,13 @@ cannot invent a new time series by sending an odd frame type), and the series ex
 startup so ``rate()`` and alerts work before the first event.
 """
 
-import hmac
 import time
 from enum import StrEnum
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 from .close_codes import CloseCode
+from .protocol import COMMAND_TYPES
 
 # Label values ---------------------------------------------------------------------------
 
@@ -73,8 +70,8 @@ class LayerOperation(StrEnum):
     """The ``/readyz`` round trip."""
 
 
-# Frame types a client may send (chat/protocol.py); anything else counts as "invalid".
-FRAME_TYPES_IN = ("message.send", "message.delete")
+# Frame types a client may send: the parser's own set; anything else counts as "invalid".
+FRAME_TYPES_IN = COMMAND_TYPES
 FRAME_TYPE_INVALID = "invalid"
 # Close codes a handshake may end with: the server's own, plus 403 for a refusal before accept.
 HANDSHAKE_REFUSED_BEFORE_ACCEPT = 403
@@ -92,6 +89,8 @@ OPEN_SOCKETS = Gauge(
     "chat_open_sockets",
     "Room WebSocket connections open (joined) in this server process.",
 )
+"""Read at each scrape from the runtime's own count (``realtime.runtime`` sets its function), so
+it can never drift from what the per-process cap and ``/ops/sockets/`` read."""
 HANDSHAKES = Counter(
     "chat_handshakes",
     "Room WebSocket handshakes by outcome (accepted/rejected) and close code "
@@ -136,17 +135,6 @@ for _kind in RateLimitKind:
 for _operation in LayerOperation:
     CHANNEL_LAYER_ERRORS.labels(operation=_operation)
 
-
-def _open_sockets_now() -> int:
-    # The runtime's own count (the per-process cap and /ops/sockets/ read it too), read at each
-    # scrape, so the gauge can never drift from it. Imported here: the runtime imports chat.events,
-    # which records into this module.
-    from .runtime import open_sockets_in_process
-
-    return open_sockets_in_process()
-
-
-OPEN_SOCKETS.set_function(_open_sockets_now)
 
 # Helpers the consumer calls --------------------------------------------------------------
 
@@ -195,29 +183,6 @@ def event_timestamp() -> float:
 
 def record_broadcast_delivered(sent_at: float) -> None:
     """When a room event built with ``event_timestamp()`` reaches this process (once per event
-    and process, in ``chat.fanout``). Clock skew between hosts never records a negative
+    and process, in ``realtime.fanout``). Clock skew between hosts never records a negative
     latency."""
     BROADCAST_LATENCY.observe(max(time.time() - sent_at, 0.0))
-
-
-# GET /metrics -----------------------------------------------------------------------------
-
-
-def _bearer_token_ok(request: HttpRequest) -> bool:
-    expected = settings.METRICS_TOKEN
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not token:
-        return False
-    # Constant time: the comparison must not tell a scraper how much of its guess was right.
-    return hmac.compare_digest(token.strip().encode(), expected.encode())
-
-
-@require_GET
-async def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The default registry in Prometheus text format, for ``Authorization: Bearer
-    <METRICS_TOKEN>`` or a staff session; 403 otherwise. One process per request."""
-    if not _bearer_token_ok(request):
-        user = await request.auser()
-        if not (user.is_active and user.is_staff):
-            return HttpResponseForbidden("Metrics need a staff session or the metrics token.\n")
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

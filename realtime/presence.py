@@ -14,8 +14,8 @@ and writes its live sockets back. Nothing scans all keys: each operation reads o
 user's hash, and a reap reads the dead process's own index.
 
 Every change of a user's status in a room gets a version, from one counter (per process without
-Redis, per deployment with it) taken in the same atomic step as the change: ``chat.presence_feed``
-uses it to put presence frames from different processes in order.
+Redis, per deployment with it) taken in the same atomic step as the change:
+``realtime.presence_feed`` uses it to put presence frames from different processes in order.
 """
 
 import asyncio
@@ -24,12 +24,12 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from redis.exceptions import RedisError
+from .errors import LAYER_ERRORS
 
-# What an unreachable channel layer or presence store raises (redis-py's errors are not
-# subclasses of the builtin ConnectionError).
-LAYER_ERRORS = (TimeoutError, OSError, ConnectionError, RedisError)
+LUA = Path(__file__).resolve().parent / "lua"
 
 # Garbage collection only: a key untouched for a day (every process gone) disappears.
 KEY_TTL_SECONDS = 24 * 60 * 60
@@ -58,6 +58,23 @@ class PresenceChange:
     def changed(self) -> bool:
         """The user's first socket in the room opened, or their last one closed."""
         return self.version > 0
+
+
+class PresenceStore(Protocol):
+    """What the runtime asks of a presence store; ``MemoryPresence`` and ``RedisPresence`` are
+    the two, chosen once from the settings (``realtime.runtime``)."""
+
+    async def connect(
+        self, *, room_id: int, username: str, user_id: int, channel: str, max_sockets: int
+    ) -> PresenceChange | None: ...
+
+    async def disconnect(
+        self, *, room_id: int, username: str, user_id: int, channel: str
+    ) -> PresenceChange: ...
+
+    async def release_socket(self, *, user_id: int, channel: str) -> None: ...
+
+    def depart_later(self, **socket) -> None: ...
 
 
 class MemoryPresence:
@@ -114,159 +131,17 @@ class MemoryPresence:
         return self.version
 
 
-# Shared by the scripts: the Redis clock, a cached "is this process's lease alive", and the
-# online tally of one room hash (fields are <32-hex process id><username> -> socket count),
-# which removes the fields of dead processes as it goes.
-_PRELUDE = """
-local clock_parts = redis.call('TIME')
-local clock = tonumber(clock_parts[1]) + tonumber(clock_parts[2]) / 1000000
-local leases = {}
-local function alive(process)
-  local known = leases[process]
-  if known == nil then
-    local deadline = redis.call('ZSCORE', KEYS[2], process)
-    known = deadline ~= false and deadline ~= nil and tonumber(deadline) >= clock
-    leases[process] = known
-  end
-  return known
-end
-local function tally(room_key, own)
-  local flat = redis.call('HGETALL', room_key)
-  local counts, names, own_fields = {}, {}, 0
-  for i = 1, #flat, 2 do
-    local process = string.sub(flat[i], 1, 32)
-    if alive(process) then
-      local name = string.sub(flat[i], 33)
-      if counts[name] == nil then table.insert(names, name) end
-      counts[name] = (counts[name] or 0) + tonumber(flat[i + 1])
-      if process == own then own_fields = own_fields + 1 end
-    else
-      redis.call('HDEL', room_key, flat[i])
-    end
-  end
-  return counts, names, own_fields
-end
-"""
+def _script(*parts: str) -> str:
+    """A presence script: the Lua sources in ``realtime/lua/``, joined in order."""
+    return "\n".join((LUA / f"presence_{part}.lua").read_text() for part in parts)
 
-# Both socket scripts: KEYS: room hash, leases, this process's room index, user hash (channel ->
-# process), this process's user index, the version counter. ARGV: process, username, room id,
-# ttl, channel, user id, most sockets per user (connect only).
-_RELEASE_SOCKET = """
-local function release_socket()
-  local held = redis.call('HDEL', KEYS[4], ARGV[5])
-  for _, process in ipairs(redis.call('HVALS', KEYS[4])) do
-    if process == ARGV[1] then return held end
-  end
-  redis.call('SREM', KEYS[5], ARGV[6])
-  return held
-end
-"""
 
-# Returns {sockets the user holds (-1: over the cap, nothing written), version, {online}}.
-_CONNECT = (
-    _PRELUDE
-    + _RELEASE_SOCKET
-    + """
-redis.call('HSET', KEYS[4], ARGV[5], ARGV[1])
-redis.call('EXPIRE', KEYS[4], ARGV[4])
-redis.call('SADD', KEYS[5], ARGV[6])
-local flat = redis.call('HGETALL', KEYS[4])
-local sockets = 0
-for i = 1, #flat, 2 do
-  if alive(flat[i + 1]) then sockets = sockets + 1 else redis.call('HDEL', KEYS[4], flat[i]) end
-end
-if sockets > tonumber(ARGV[7]) then
-  release_socket()
-  return {-1, 0, {}}
-end
-redis.call('HINCRBY', KEYS[1], ARGV[1] .. ARGV[2], 1)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SADD', KEYS[3], ARGV[3])
-local counts, names = tally(KEYS[1], ARGV[1])
-local version = 0
-if counts[ARGV[2]] == 1 then version = redis.call('INCR', KEYS[6]) end
-return {sockets, version, names}
-"""
-)
+_CONNECT = _script("prelude", "release_socket", "connect")
+_DISCONNECT = _script("prelude", "release_socket", "disconnect")
+_RELEASE = _script("release_socket") + "\nrelease_socket()\nreturn 0\n"
+_RENEW = _script("prelude", "renew")
+_REAP = _script("prelude", "reap")
 
-# Returns {version, {online}}.
-_DISCONNECT = (
-    _PRELUDE
-    + _RELEASE_SOCKET
-    + """
--- Idempotent: a socket no longer registered (a departure retried after a timeout that did run
--- here, or entries lost with a Redis restart) changes nothing.
-local held = release_socket()
-local field = ARGV[1] .. ARGV[2]
-if held == 0 then
-  local _, unchanged = tally(KEYS[1], ARGV[1])
-  return {0, unchanged}
-end
-if redis.call('HINCRBY', KEYS[1], field, -1) <= 0 then redis.call('HDEL', KEYS[1], field) end
-local counts, names, own_fields = tally(KEYS[1], ARGV[1])
-if own_fields == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
-local version = 0
-if counts[ARGV[2]] == nil then version = redis.call('INCR', KEYS[6]) end
-return {version, names}
-"""
-)
-
-_RELEASE = _RELEASE_SOCKET + "release_socket()\nreturn 0\n"
-
-# KEYS: (unused), leases. ARGV: key base, process, lease seconds. Returns 1 when this process's
-# lease had already been reaped (its entries are gone: write them back).
-_RENEW = (
-    _PRELUDE
-    + """
-local reaped = redis.call('ZSCORE', KEYS[2], ARGV[2]) == false
-redis.call('ZADD', KEYS[2], clock + tonumber(ARGV[3]), ARGV[2])
-return reaped and 1 or 0
-"""
-)
-
-# KEYS: (unused), leases. ARGV: key base, most processes to reap in one call.
-# Returns {{room id, {usernames now offline}, version}, ...}.
-_REAP = (
-    _PRELUDE
-    + """
-local base = ARGV[1]
-local changes = {}
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. clock, 'LIMIT', 0, ARGV[2])
-for _, process in ipairs(dead) do
-  local room_index = base .. ':proc:' .. process .. ':rooms'
-  for _, room_id in ipairs(redis.call('SMEMBERS', room_index)) do
-    local room_key = base .. ':room:' .. room_id
-    local flat = redis.call('HGETALL', room_key)
-    local gone = {}
-    for i = 1, #flat, 2 do
-      if string.sub(flat[i], 1, 32) == process then
-        redis.call('HDEL', room_key, flat[i])
-        table.insert(gone, string.sub(flat[i], 33))
-      end
-    end
-    local counts, names = tally(room_key, process)
-    local offline = {}
-    for _, name in ipairs(gone) do
-      if counts[name] == nil then table.insert(offline, name) end
-    end
-    if #offline > 0 then
-      table.insert(changes, {room_id, offline, redis.call('INCR', base .. ':version')})
-    end
-  end
-  local user_index = base .. ':proc:' .. process .. ':users'
-  for _, user_id in ipairs(redis.call('SMEMBERS', user_index)) do
-    local user_key = base .. ':user:' .. user_id
-    local flat = redis.call('HGETALL', user_key)
-    for i = 1, #flat, 2 do
-      if flat[i + 1] == process then redis.call('HDEL', user_key, flat[i]) end
-    end
-  end
-  redis.call('DEL', room_index, user_index)
-  redis.call('ZREM', KEYS[2], process)
-end
-return changes
-"""
-)
 
 # Announces a change nobody's socket made: (room id, usernames, online or not, version). The
 # reaper tells rooms who went offline with a dead process; a write-back, who is back.
@@ -277,7 +152,7 @@ class RedisPresence:
     """Shared by every process; a socket's arrival is one script call (one round trip), and so
     is its departure.
 
-    Its client's connection pool belongs to one event loop: ``chat.runtime`` keeps one store per
+    Its client's connection pool belongs to one event loop: ``realtime.runtime`` keeps one store per
     loop, and this store's lease is that loop's (so a test loop is "a process" too).
     """
 

@@ -7,11 +7,11 @@ encodings. Here each process has one channel in each room group it has sockets f
 receive loop hands the already-serialized frame to the local sockets of that room directly.
 Control events for the room (its deletion) travel the same way. Each event reaches a socket's
 ``deliver()``, which dispatches it by type like any other event the socket handles. Per-user
-events (role changes, revocation) use the user's own group (``chat.events``). Room stream events
-(those with a ``seq``) go through ``chat.streams.RoomStreams`` first, which passes them on in
+events (role changes, revocation) use the user's own group (``realtime.bus``). Room stream events
+(those with a ``seq``) go through ``realtime.streams.RoomStreams`` first, which passes them on in
 position order and fills what the layer lost.
 
-One ``RoomFanout`` per event loop, kept by ``chat.runtime``.
+One ``RoomFanout`` per event loop, kept by ``realtime.runtime``.
 """
 
 import asyncio
@@ -21,7 +21,7 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from .events import room_group
+from .bus import room_group
 from .layer_health import layer_failed
 from .metrics import record_broadcast_delivered
 from .streams import RoomStreams
@@ -37,7 +37,7 @@ class RoomSocket(Protocol):
 
 class RoomFanout:
     """``admit``: sees each arriving event first, and may rewrite it or drop it (None); the
-    runtime puts presence in order there (``chat.presence_feed.PresenceOrder``). ``streams``:
+    runtime puts presence in order there (``realtime.presence_feed.PresenceOrder``). ``streams``:
     makes the ``RoomStreams`` that orders stream events, given the function that hands an event
     to a room's local sockets; without it they are handed on as they arrive."""
 

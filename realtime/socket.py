@@ -1,0 +1,455 @@
+"""The socket: one client connection, whatever topics it holds.
+
+It owns the handshake pipeline (capacity, the user row, the credential, the topic's join), the
+credential's lease (``realtime.lease``), the budgets and caps, the frame loop and the one failure
+policy; a channel (``realtime.channel``) decides about its topic. Authentication happened in
+middleware (``scope["credential"]``; for a token or ticket the user row is still to be read, and
+the channel reads it with what its join needs, in one query).
+
+``Socket`` reads top to bottom: lifecycle, connect steps, client frames, events, helpers.
+"""
+
+import asyncio
+import logging
+import time
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
+
+from accounts.credentials import AuthFailure, Credential
+from accounts.handshake import client_address, pending_check, query_params, settle_user
+
+from . import bus, metrics
+from .audit import audit
+from .channel import Channel, Refused
+from .close_codes import CloseCode, ErrorCode
+from .errors import LAYER_ERRORS
+from .lease import Lease, refreshed
+from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
+from .protocol import (
+    SUBPROTOCOL,
+    ProtocolError,
+    RefreshAuth,
+    auth_expiring_frame,
+    auth_refreshed_frame,
+    error_frame,
+    parse_client_frame,
+)
+from .revalidation import Held, Verdict
+from .runtime import runtime
+from .subscription import Subscription
+
+logger = logging.getLogger("chat.sockets")
+
+
+class GuardedConsumer(AsyncWebsocketConsumer):
+    """One failure policy for every event a socket handles, whatever brought it (a client frame,
+    a channel-layer message, a topic event from ``realtime.fanout``): a bug in a handler closes
+    that socket alone with 1011 and is logged once, with its traceback."""
+
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as error:
+            if getattr(self, "channel_name", None) is not None:
+                raise
+            # The layer was unreachable before connect() could run: channels' new_channel()
+            # subscribes in Redis (pub/sub layer). Answer 1013, not an HTTP 500.
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        # A client that offered the protocol's name gets it back, as RFC 6455 requires (a
+        # browser fails a handshake that selects none of what it offered); never the bearer.
+        if subprotocol is None and SUBPROTOCOL in (self.scope.get("subprotocols") or ()):
+            subprotocol = SUBPROTOCOL
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        await super().send(text_data, bytes_data, close)
+        metrics.record_frames_out()
+
+    async def dispatch(self, message: dict) -> None:
+        try:
+            await self.handle(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("socket handler failed on %s; closing 1011", message.get("type"))
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer from None
+            if not self.accepted:
+                await self.accept()  # so the client reads 1011, not a bare HTTP 403
+            await self.close(code=CloseCode.INTERNAL_ERROR, reason="internal_error")
+
+    async def handle(self, message: dict) -> None:
+        """channels' dispatch without its ``aclose_old_connections()`` before every handler: a
+        thread-pool hop per frame and per event that a socket reaching the ORM only through
+        ``database_sync_to_async`` (which closes stale connections itself) does not need."""
+        handler = self.handler_for(get_handler_name(message))
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    def handler_for(self, name: str):
+        return getattr(self, name, None)
+
+
+class Socket(GuardedConsumer):
+    """A member's live connection to one topic, which ``channel_class`` decides about."""
+
+    channel_class: type[Channel]
+    channel: Channel | None = None
+    user = None  # known once the user row is read
+    joined = False
+    authority_changed_at = 0.0  # monotonic time of the last role event or refresh
+    reserved = False  # holds one of the process's connecting places
+    subscribed = False  # the join's layer and presence steps ran (some or all)
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.conf = runtime().settings
+        self.credential: Credential = self.scope["credential"]
+        self.subscriptions: dict[int, Subscription] = {}
+        self.channel = self.channel_class(self, self.scope["url_route"]["kwargs"]["slug"])
+        self.lease = Lease(
+            warning_seconds=self.conf.auth_expiry_warning_seconds,
+            warn=self._warn_expiring,
+            expire=self._close_expired,
+        )
+        try:
+            self._reserve_capacity()
+            await self._read_user()
+            await self._check_credential()
+            await self._authorize()
+            await self._join()
+            await self.channel.catch_up()
+        except Refused as refusal:
+            self._release_capacity()
+            await self._refuse(refusal)
+            return
+        except BaseException:
+            # Cancelled (the client left and daphne gave up on a connect stuck on the database)
+            # or a bug: nothing this connect claimed may outlive it.
+            self._release_capacity()
+            if self.subscribed:
+                await asyncio.shield(self._abandon_join())
+            raise
+        self._release_capacity()
+        await self._go_live()
+
+    async def disconnect(self, code: int) -> None:
+        self.lease.cancel()
+        if not self.joined:
+            return
+        self.joined = False
+        runtime().open_sockets -= 1
+        self.log("close", code=code)
+        try:
+            async with asyncio.timeout(self.conf.layer_timeout):
+                await self.channel.leave()
+        except LAYER_ERRORS as error:
+            logger.warning("presence not updated at close: %s", type(error).__name__)
+            metrics.record_channel_layer_error(LayerOperation.LEAVE)
+            await self.channel.leave_later()
+        # channels' websocket_disconnect discards self.groups after this returns.
+
+    # Connect steps: each returns, or raises Refused. -----------------------------------------
+
+    def _reserve_capacity(self) -> None:
+        """Counted from the first step, not at go-live: concurrent handshakes on a cold process
+        cannot overshoot ``CHAT_MAX_SOCKETS_PER_PROCESS`` while each waits on the database."""
+        state = runtime()
+        if state.open_sockets + state.connecting >= self.conf.max_sockets_per_process:
+            raise Refused(
+                CloseCode.TRY_AGAIN_LATER, "server_full", limit=RateLimitKind.PROCESS_SOCKETS
+            )
+        state.connecting += 1
+        self.reserved = True
+
+    def _release_capacity(self) -> None:
+        if self.reserved:
+            self.reserved = False
+            runtime().connecting -= 1
+
+    async def _read_user(self) -> None:
+        check = pending_check(self.scope)
+        if check is not None:
+            # A token or ticket socket: its user row (exists, active, token not revoked) is read
+            # with what the join needs, one query in one thread hop. First, so every step below
+            # sees the user (or the failure) just as when the middleware read it.
+            user = await self.channel.read(user_id=check.value, user_field=check.field)
+            settle_user(self.scope, user)
+        self.credential = self.scope["credential"]
+        self.user = self.scope["user"]
+
+    async def _check_credential(self) -> None:
+        failure = self.credential.failure
+        if failure is None:
+            if not await runtime().handshake_budget.allow(f"user:{self.user.pk}"):
+                raise Refused(
+                    CloseCode.TRY_AGAIN_LATER, "too_many_handshakes", limit=RateLimitKind.HANDSHAKES
+                )
+            return
+        if await runtime().failed_auth_budget.allow(client_address(self.scope) or "unknown"):
+            raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
+        # Past the per-address budget: refuse before accept (daphne answers HTTP 403), the
+        # cheapest answer there is.
+        raise Refused(None, "failed_auth_budget", limit=RateLimitKind.FAILED_AUTH)
+
+    async def _authorize(self) -> None:
+        if self.credential.room is not None and self.credential.room != self.channel.name:
+            failure = AuthFailure.TICKET_WRONG_ROOM
+            raise Refused(CloseCode.UNAUTHENTICATED, failure.value, failure=failure)
+        await self.channel.authorize()
+
+    async def _join(self) -> None:
+        """The user's group, then the topic's fan-out and presence (one step with Redis); the
+        topic's events arriving meanwhile are held. Undone in full if any part fails."""
+        self.channel.subscription.hold()
+        self.subscribed = True
+        try:
+            async with asyncio.timeout(self.conf.layer_timeout):
+                self.groups = [bus.user_group(self.user.pk)]
+                await self.channel_layer.group_add(self.groups[0], self.channel_name)
+                admitted = await self.channel.subscribe()
+        except LAYER_ERRORS as error:
+            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
+            metrics.record_channel_layer_error(LayerOperation.JOIN)
+            await self.channel.undo_subscribe()
+            raise Refused(CloseCode.TRY_AGAIN_LATER, "layer_unavailable") from None
+        if not admitted:
+            await self.channel.undo_subscribe()
+            raise Refused(
+                CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets", limit=RateLimitKind.USER_SOCKETS
+            )
+
+    async def _abandon_join(self) -> None:
+        """A connect that ended after its join: leave as a closing socket leaves (presence,
+        slot, fan-out, user group), so neither the user's cap nor the topic's list keeps it."""
+        self.channel.subscription.drop_held()
+        await self.channel.abandon()
+        try:
+            async with asyncio.timeout(self.conf.layer_timeout):
+                await self.channel_layer.group_discard(self.groups[0], self.channel_name)
+        except LAYER_ERRORS as error:
+            logger.warning("abandoned connect not fully undone: %s", type(error).__name__)
+
+    async def _go_live(self) -> None:
+        runtime().open_sockets += 1
+        self.joined = True
+        self.refused_in_row = 0
+        await self.accept()
+        position = await self.channel.joined()
+        for event in self.channel.subscription.start(position):
+            await self.dispatch(event)  # what the topic said while this socket was joining
+        self.lease.schedule(self.credential.expires_at, refreshable=self.credential.refreshable)
+        runtime().revalidator.ensure_running()
+        self.log("connect", code=None)
+        metrics.record_handshake(HandshakeOutcome.ACCEPTED)
+
+    # Client frames ---------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Every frame counts against the size cap and the user's budget, binary ones too.
+        if _frame_exceeds(text_data, bytes_data, self.conf.max_frame_bytes):
+            await self.close(code=CloseCode.MESSAGE_TOO_BIG)
+            return
+        if not await runtime().message_budget.allow(f"user:{self.user.pk}"):
+            await self._refuse_for_rate()
+            return
+        self.refused_in_row = 0
+        if text_data is None:
+            metrics.record_frame_in(None)
+            await self.send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
+            return
+        try:
+            command = parse_client_frame(text_data, max_body_chars=self.conf.max_body_chars)
+        except ProtocolError as error:
+            metrics.record_frame_in(None)
+            await self.send_error(error.code, error.detail, error.client_id)
+            return
+        metrics.record_frame_in(command.frame_type)
+        try:
+            match command:
+                case RefreshAuth():
+                    await self._refresh(command)
+                case _:
+                    await self.channel.handle_command(command)
+        except DatabaseError:
+            logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
+            await self.send_error(
+                ErrorCode.UNAVAILABLE,
+                "Not stored; try again shortly.",
+                getattr(command, "client_id", None),
+            )
+
+    async def _refresh(self, command: RefreshAuth) -> None:
+        """A new access token over the open socket: validated exactly like a handshake's, for
+        the same user; the deadline moves. Anything else closes 4001 with the reason."""
+        if not self.credential.refreshable:
+            await self.send_error(
+                ErrorCode.INVALID_MESSAGE,
+                "Cookie sockets follow their session; nothing to refresh.",
+            )
+            return
+        outcome = await refreshed(self.credential, token=command.token, user_id=self.user.pk)
+        if isinstance(outcome, AuthFailure):
+            await self.revoke(outcome)
+            return
+        self.credential = outcome
+        self.authority_changed()
+        self.lease.schedule(outcome.expires_at, refreshable=True)
+        await self.send(text_data=auth_refreshed_frame(expires_at=outcome.expires_at))
+
+    async def _refuse_for_rate(self) -> None:
+        self.refused_in_row += 1
+        if self.refused_in_row > self.conf.flood_close_after:
+            metrics.record_rate_limited(RateLimitKind.FLOOD)
+            await self.end(CloseCode.RATE_LIMITED, "flood", event="reject")
+            return
+        metrics.record_rate_limited(RateLimitKind.MESSAGE)
+        await self.send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
+
+    # Events ----------------------------------------------------------------------------------
+
+    def handler_for(self, name: str):
+        """The socket's own handlers first, then its channel's (one method per event type)."""
+        handler = getattr(self, name, None)
+        if handler is None and self.channel is not None:
+            handler = getattr(self.channel, name, None)
+        return handler
+
+    async def deliver(self, event: dict) -> None:
+        """A topic event from this process's ``RoomFanout``; held until the join's reply is out."""
+        subscription = self.subscriptions.get(event.get("room_id"))
+        if subscription is not None and subscription.holds(event):
+            return
+        await self.dispatch(event)
+
+    async def auth_revoked(self, event: dict) -> None:
+        if event["method"] is not None and event["method"] != self.credential.follows:
+            return  # a ticket's socket ends with the credential that asked for the ticket
+        if event["session_keys"] is not None and (
+            self.credential.session_key not in event["session_keys"]
+        ):
+            return
+        await self.revoke(AuthFailure(event["failure"]))
+
+    @property
+    def authority(self) -> Held:
+        """What the periodic re-check reads: ``(user_id, topic, credential)``."""
+        return (self.user.pk, self.channel.subscription.topic, self.credential)
+
+    def differs(self, verdict: Verdict) -> bool:
+        return verdict.failure is not None or self.channel.differs(verdict)
+
+    async def revalidated(self, verdict: Verdict, *, read_at: float) -> None:
+        """The periodic re-check (``realtime.revalidation``) read the database at ``read_at``:
+        it ends the socket as the lost event would have."""
+        if not self.joined or self.authority_changed_at > read_at:
+            return
+        if verdict.failure is not None:
+            await self.revoke(verdict.failure)
+        elif self.channel.differs(verdict):
+            await self.channel.revalidated(verdict)
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def subscribe_to(self, topic: int) -> Subscription:
+        """The socket's subscription to ``topic``, made by the channel that authorized it."""
+        subscription = self.subscriptions[topic] = Subscription(topic)
+        return subscription
+
+    def query_params(self) -> dict[str, list[str]] | None:
+        """The handshake's query string (``None``: oversized or unparsable)."""
+        return query_params(self.scope)
+
+    def authority_changed(self) -> None:
+        """An event or a refresh changed what the socket may do: an older re-check is stale."""
+        self.authority_changed_at = time.monotonic()
+
+    async def end(self, code: CloseCode, reason: str, *, event: str = "revoke") -> None:
+        """Close with ``code``; the audit log says why."""
+        self.log(event, code=code, reason=reason)
+        await self.close(code=code, reason=reason)
+
+    async def _warn_expiring(self, deadline) -> None:
+        await self.send(text_data=auth_expiring_frame(expires_at=deadline))
+
+    async def _close_expired(self) -> None:
+        await self.revoke(self.credential.expiry_failure)
+
+    async def revoke(self, failure: AuthFailure) -> None:
+        """The credential ended while connected: 4001, the class in a last error frame."""
+        self.log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
+        await self._close_unauthenticated(failure)
+
+    async def _refuse(self, refusal: Refused) -> None:
+        self.log("reject", code=refusal.code, reason=refusal.log_reason or refusal.reason)
+        metrics.record_handshake(HandshakeOutcome.REJECTED, refusal.code)
+        if refusal.limit is not None:
+            metrics.record_rate_limited(refusal.limit)
+        if refusal.code is None:
+            await self.close()  # before accept: daphne answers HTTP 403
+            return
+        await self.accept()  # first, so the client can read the code
+        if refusal.failure is not None:
+            await self._close_unauthenticated(refusal.failure)
+        else:
+            await self.close(code=refusal.code, reason=refusal.reason)
+
+    async def _close_unauthenticated(self, failure: AuthFailure) -> None:
+        # daphne drops close reasons, so the class also travels in a last error frame.
+        await self.send(text_data=error_frame(ErrorCode.AUTH_FAILED, failure.value))
+        await self.close(code=CloseCode.UNAUTHENTICATED, reason=failure.value)
+
+    async def send_error(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
+        await self.send(text_data=error_frame(code, detail, client_id))
+
+    def _user_id_for_log(self):
+        """The user, also for a refusal before the row was read (a full server): a token's
+        verified claim, or the session's user."""
+        if self.user is not None:
+            return getattr(self.user, "pk", None)
+        check = pending_check(self.scope)
+        if check is not None:
+            return int(check.value) if str(check.value).isdigit() else check.value
+        return getattr(self.scope.get("user"), "pk", None)
+
+    def log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
+        """One audit line (``realtime.audit``)."""
+        audit(
+            event,
+            user_id=self._user_id_for_log(),
+            topic=self.channel.name,
+            auth=self.credential.method.value,
+            code=code,
+            reason=reason,
+            client_ip=client_address(self.scope),
+        )
+
+
+def _frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:
+    """Cheap for the common case: only long texts pay for an encode."""
+    if text is None:
+        return data is not None and len(data) > limit
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8")) > limit
+
+
+class UnknownPathSocket(GuardedConsumer):
+    """Every socket path that is not a topic: accepted only to be closed with 4004."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CloseCode.ROOM_NOT_FOUND, reason="no_such_path")
