@@ -1,6 +1,7 @@
 """The socket endpoints: a room socket is a ``realtime`` socket whose channel is the room."""
 
-from realtime.socket import Socket, UnknownPathSocket
+from realtime.guard import UnknownPathSocket
+from realtime.socket import Socket
 
 from .channel import RoomChannel
 

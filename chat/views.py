@@ -4,9 +4,13 @@ from csp.constants import HEADER as CSP_HEADER
 from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from realtime.close_codes import client_guide
+from realtime.protocol import SUBPROTOCOL
 
 from . import permissions, selectors
 
@@ -57,5 +61,14 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "messages_recent": recent,
         "history_url": reverse("api-messages", kwargs={"slug": membership.room.slug}),
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
+        # What each close and error code asks of the page (room.js reads it; no copy there).
+        "protocol_guide": client_guide(subprotocol=SUBPROTOCOL),
     }
     return render(request, "chat/room.html", context)
+
+
+@require_GET
+def protocol_guide(request: HttpRequest) -> JsonResponse:
+    """``/protocol.json``: what a client should do after each close and error code, and the
+    protocol name to offer; public, like the protocol itself (docs/codes.md)."""
+    return JsonResponse(client_guide(subprotocol=SUBPROTOCOL))

@@ -97,3 +97,56 @@ class RedactingJsonFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_tokens(super().format(record))
+
+
+def logging_settings(*, level: str, formatter: str) -> dict:
+    """``LOGGING`` for ``config/settings/base.py``: every line through the redacting
+    formatters (``formatter``: ``plain`` or ``json``) at ``level``."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
+        # Both formatters redact credentials from every line they write (config/logging.py).
+        "formatters": {
+            "plain": {
+                "()": "config.logging.RedactingFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+            "json": {
+                "()": "config.logging.RedactingJsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": formatter,
+                "filters": ["redact_tokens"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's default config gives "django" a console handler of its own (DEBUG only) on
+            # top of ours through the root: every django.request line would print twice.
+            "django": {"handlers": [], "level": level, "propagate": True},
+            # uvicorn prints query strings (HTTP lines on uvicorn.access, WebSocket handshakes on
+            # uvicorn.error); the filter strips token values from both, whatever handler they use.
+            "uvicorn.access": {
+                "handlers": ["console"],
+                "filters": ["redact_tokens"],
+                "level": "INFO",
+                "propagate": False,
+            },
+            "uvicorn.error": {
+                "handlers": ["console"],
+                "filters": ["redact_tokens"],
+                "level": "INFO",
+                "propagate": False,
+            },
+            "django.channels.server": {
+                "handlers": ["console"],
+                "level": "INFO",
+                "propagate": False,
+            },
+        },
+    }

@@ -1,7 +1,7 @@
 """Every patch this project makes to third-party server internals, in one place.
 
-Each was written for, and is tested against, the versions in ``WRITTEN_FOR``. At startup
-``apply_server_shims()`` refuses other major.minor versions with a clear error (or, when told to
+Each was written for, and is tested against, the release ranges in ``config.shim_versions``. At
+startup ``apply_server_shims()`` refuses releases outside them with a clear error (or, when told to
 allow untested versions, warns), and checks that the private fields the shims read still exist,
 so an upgrade can never make one silently stop working. ``tests/unit/test_server_shims.py`` tests
 each shim on a fake transport; ``tests/e2e`` and ``tests/hostile`` test them on the wire.
@@ -65,56 +65,19 @@ autobahn's handshake:
    options into a debug log call, eagerly, whatever the log level: 6 % of the server's CPU in a
    reconnect storm, sampled with a profiler. The text is now built only if a log observer
    formats that line.
-
-channels' consumer dispatch:
-
-6. ``dispatch_to_handler()`` is channels' ``AsyncConsumer.dispatch`` minus its
-   ``aclose_old_connections()`` before every handler: that is a thread-pool hop per received
-   frame and per delivered event. A consumer that reaches the ORM only through
-   ``database_sync_to_async`` (which closes stale connections itself) does not need it.
 """
 
 import logging
-from collections.abc import Callable
-from importlib import metadata
 from pprint import pformat
 
-from channels.consumer import get_handler_name
-from django.core.exceptions import ImproperlyConfigured
-
+from .forwarded import ClientAddressRule, forwarded_client
 from .logging import redact_tokens
+from .shim_versions import ServerShimError, installed_versions, version_problems
 
 logger = logging.getLogger("config.server_shims")
 
-# distribution -> the major.minor these shims were written for and tested against.
-WRITTEN_FOR = {"daphne": "4.2", "autobahn": "26.10", "Twisted": "26.10", "channels": "4.3"}
-
 # Close codes autobahn's sendClose() refuses and RFC 6455 lets a server send.
 SERVER_CLOSE_CODES = frozenset({1001, 1008, 1009, 1011, 1012, 1013})
-
-
-class ServerShimError(ImproperlyConfigured):
-    """The installed server is not the one the shims were written for."""
-
-
-def installed_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in WRITTEN_FOR:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def version_problems(installed: dict[str, str | None]) -> list[str]:
-    """One sentence per installed distribution whose major.minor is not in ``WRITTEN_FOR``."""
-    problems = []
-    for name, wanted in WRITTEN_FOR.items():
-        found = installed.get(name)
-        if found is not None and ".".join(found.split(".")[:2]) != wanted:
-            problems.append(f"{name} {found} (written for {wanted}.x)")
-    return problems
 
 
 def check_versions(installed: dict[str, str | None], *, allow_untested: bool) -> None:
@@ -125,7 +88,8 @@ def check_versions(installed: dict[str, str | None], *, allow_untested: bool) ->
     message = (
         f"config/server_shims.py patches server internals and was not tested with {untested}. "
         "Read that module, run tests/e2e and tests/hostile against the new versions, then "
-        "bump WRITTEN_FOR (or start anyway with SERVER_SHIMS_ALLOW_UNTESTED=true)."
+        "widen TESTED in config/shim_versions.py (or start anyway with "
+        "SERVER_SHIMS_ALLOW_UNTESTED=true)."
     )
     if not allow_untested:
         raise ServerShimError(message)
@@ -273,40 +237,6 @@ def redacted_details(details: dict) -> dict:
     return {**details, "path": redact_tokens(path)}
 
 
-ClientAddressRule = Callable[[str | None, str | None], str | None]
-
-
-def peer_of(protocol) -> list | None:
-    """The TCP peer ``[host, port]`` of a daphne HTTP request or WebSocket protocol (None on a
-    unix socket)."""
-    peer = getattr(protocol, "client", None)  # twisted.web Request
-    if peer is None and getattr(protocol, "transport", None) is not None:
-        peer = protocol.transport.getPeer()
-    if hasattr(peer, "host") and hasattr(peer, "port"):
-        return [str(peer.host), peer.port]
-    return None
-
-
-def scope_header(scope: dict, name: bytes) -> str | None:
-    """Every value of header ``name`` in an ASGI scope, joined with commas as RFC 9110 joins
-    repeated fields."""
-    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
-    return ",".join(values) if values else None
-
-
-def forwarded_client(protocol, scope: dict, rule: ClientAddressRule) -> list | None:
-    """Shim 10: the scope's ``client`` under ``--proxy-headers``, by the project's address rule
-    (``rule(peer_host, x_forwarded_for)``) rather than daphne's leftmost entry."""
-    peer = peer_of(protocol)
-    address = rule(peer[0] if peer else None, scope_header(scope, b"x-forwarded-for"))
-    if address is None:
-        return None
-    if peer is not None and address == peer[0]:
-        return peer
-    daphne_client = scope.get("client")
-    return [address, daphne_client[1] if daphne_client else 0]
-
-
 def _patch_daphne_server(
     *, drain_close_code: int, drain_seconds: float, client_address: ClientAddressRule | None
 ) -> None:
@@ -397,17 +327,6 @@ def _patch_daphne(
     WebSocketProtocol.serverSend = patched_send
     WebSocketProtocol.onClose = patched_on_close
     WebSocketProtocol.server_shims_applied = True
-
-
-# channels -------------------------------------------------------------------------------------
-
-
-async def dispatch_to_handler(consumer, message: dict) -> None:
-    """Shim 6: channels' dispatch without the per-message connection cleanup."""
-    handler = getattr(consumer, get_handler_name(message), None)
-    if handler is None:
-        raise ValueError(f"No handler for message type {message['type']}")
-    await handler(message)
 
 
 def apply_server_shims(

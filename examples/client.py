@@ -16,9 +16,12 @@ Ctrl-D quits.
   (never expected) reconnects at once to resume. Each message is shown once, in stream order.
 - Every line is sent with a ``client_id`` and resent with the same one until acknowledged, so a
   cut connection neither loses a line nor stores it twice.
-- Close 1012 (a deploy) and 4009 (the server lost its place in the stream) reconnect at once;
-  4001 renews the token and reconnects; 4003/4004 stop; anything else reconnects with
-  exponential backoff and jitter.
+- What to do after each close code and error code is the server's word, read from
+  ``/protocol.json`` at start (no copy of the codes here): ``retry_now`` (a deploy's 1012, a
+  stream gap's 4009) reconnects at once; ``reauthenticate`` (4001) renews the token and
+  reconnects; ``never`` (4003, 4004, 4029) stops; anything else reconnects with exponential
+  backoff and jitter. A send refused with an error whose action is ``retry_later`` is sent again
+  with its same ``client_id``; any other refusal drops it.
 """
 
 import argparse
@@ -36,12 +39,30 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-SERVICE_RESTART, UNAUTHENTICATED, FORBIDDEN, ROOM_NOT_FOUND = 1012, 4001, 4003, 4004
-STREAM_GAP = 4009
-AT_ONCE = {SERVICE_RESTART: "server restarting", STREAM_GAP: "server lost its place"}
-FINAL = {FORBIDDEN: "not a member of this room", ROOM_NOT_FOUND: "no such room"}
-# Error codes after which a send is tried again (same client_id) rather than dropped.
-RETRYABLE = {"unavailable", "rate_limited"}
+# What this client says after a close, by the code's name in the server's table.
+SAYS = {
+    "SERVICE_RESTART": "server restarting",
+    "STREAM_GAP": "server lost its place",
+    "FORBIDDEN": "not a member of this room",
+    "ROOM_NOT_FOUND": "no such room",
+    "TOO_MANY_CONNECTIONS": "too many open sockets for this user",
+}
+
+
+class Guide:
+    """The server's table of what each close and error code asks of a client."""
+
+    def __init__(self, table: dict) -> None:
+        self.subprotocol = table["subprotocol"]
+        self.close, self.error = table["close"], table["error"]
+
+    def after_close(self, code: int | None) -> tuple[str, str]:
+        """``(action, what to say)``; a code the table does not name is retried later."""
+        entry = self.close.get(str(code), {"name": str(code), "action": "retry_later"})
+        return entry["action"], SAYS.get(entry["name"], f"closed {code}")
+
+    def resend_after(self, error_code: str) -> bool:
+        return self.error.get(error_code, {}).get("action") == "retry_later"
 
 
 def log(text: str) -> None:
@@ -55,6 +76,11 @@ class Session:
         self.http = httpx.AsyncClient(base_url=server, timeout=10)
         self.username, self.password = username, password
         self.access = self.refresh = ""
+
+    async def guide(self) -> Guide:
+        response = await self.http.get("/protocol.json")
+        response.raise_for_status()
+        return Guide(response.json())
 
     async def login(self) -> None:
         response = await self.http.post(
@@ -92,8 +118,8 @@ class Chat:
     """What this client has shown, where it is in the room's stream and what it still has to
     get acknowledged."""
 
-    def __init__(self, session: Session, room: str) -> None:
-        self.session, self.room = session, room
+    def __init__(self, session: Session, room: str, guide: Guide) -> None:
+        self.session, self.room, self.guide = session, room, guide
         self.seen: set[int] = set()
         self.online: set[str] = set()  # room.joined's list, presence changes applied
         self.seq: int | None = None  # the stream position everything up to has been shown
@@ -154,7 +180,7 @@ class Chat:
         elif kind == "auth.refreshed":
             log(f"token refreshed in-band, socket good until {data['expires_at']}")
         elif kind == "error" and data.get("code") != "auth_failed":
-            if data.get("client_id") and data["code"] not in RETRYABLE:
+            if data.get("client_id") and not self.guide.resend_after(data["code"]):
                 self.pending.pop(data["client_id"], None)
             print(f"! {data['code']}: {data['detail']}", file=sys.stderr, flush=True)
 
@@ -187,7 +213,7 @@ class Chat:
         if auth == "ticket":
             params["ticket"] = await self.session.ticket(self.room)
         elif auth == "subprotocol":
-            subprotocols = ["chat.v2", f"bearer.{self.session.access}"]
+            subprotocols = [self.guide.subprotocol, f"bearer.{self.session.access}"]
         else:
             params["token"] = self.session.access
         query = f"?{urlencode(params)}" if params else ""
@@ -225,14 +251,15 @@ async def send_lines(ws, lines: asyncio.Queue, chat: Chat, eof: asyncio.Event) -
 
 async def run(server: str, room: str, session: Session, auth: str, max_attempts: int) -> int:
     await session.login()
+    guide = await session.guide()
     lines: asyncio.Queue = asyncio.Queue()
     eof = asyncio.Event()
-    chat = Chat(session, room)
+    chat = Chat(session, room, guide)
     loop = asyncio.get_running_loop()
     threading.Thread(target=read_stdin, args=(lines, loop), daemon=True).start()
     attempt = 0
     while attempt < max_attempts:
-        code = None
+        code, resume_now = None, False
         try:
             async with await chat.socket(server, auth) as ws:
                 attempt = 0
@@ -244,20 +271,23 @@ async def run(server: str, room: str, session: Session, auth: str, max_attempts:
                     sender.cancel()
                 if eof.is_set():
                     return 0  # stdin closed: we said goodbye
-                code = STREAM_GAP if chat.resume_now else ws.close_code
-                chat.resume_now = False
+                code = None if chat.resume_now else ws.close_code
+                resume_now, chat.resume_now = chat.resume_now, False
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
         except (OSError, InvalidStatus, httpx.TransportError) as error:
             log(f"cannot connect: {error}")
         except httpx.HTTPStatusError as error:  # a ticket refused: 503 while a server drains
             log(f"cannot get a ticket: HTTP {error.response.status_code}")
-        if code in FINAL:
-            log(f"closed {code}: {FINAL[code]}")
+        action, says = guide.after_close(code)
+        if resume_now:
+            action, says = "retry_now", "a position never arrived"
+        if action == "never":
+            log(f"closed {code}: {says}")
             return 1
-        if code in AT_ONCE:
-            log(f"{AT_ONCE[code]}, reconnecting now")
-        elif code == UNAUTHENTICATED:
+        if action == "retry_now":
+            log(f"{says}, reconnecting now")
+        elif action == "reauthenticate":
             await session.renew()
             log("token renewed, reconnecting")
         else:

@@ -6,6 +6,8 @@ Never a token or a message body. Its logger name is what operators filter on
 
 import logging
 
+from accounts.handshake import pending_check
+
 logger = logging.getLogger("chat.sockets")
 
 MAX_LOGGED_TOPIC = 64  # a room slug is at most 50 characters; anything longer is a client's junk
@@ -40,3 +42,14 @@ def audit(
         fields["client_ip"],
         extra=fields,
     )
+
+
+def user_id_for_log(scope: dict, user):
+    """The user, also for a refusal before the row was read (a full server): a token's verified
+    claim, or the session's user."""
+    if user is not None:
+        return getattr(user, "pk", None)
+    check = pending_check(scope)
+    if check is not None:
+        return int(check.value) if str(check.value).isdigit() else check.value
+    return getattr(scope.get("user"), "pk", None)

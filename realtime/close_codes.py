@@ -1,7 +1,9 @@
-"""Every WebSocket close code and error-frame code this server sends.
+"""Every WebSocket close code and error-frame code this server sends, and what a client should do
+after each one (``ClientAction``).
 
 The tables in docs/codes.md are checked against these enums by the test suite; no bare numbers
-elsewhere.
+elsewhere. Clients read the actions from the server (``client_guide()``: rendered into the room
+page, served as ``/protocol.json``), never from a copy of their own.
 """
 
 from enum import IntEnum, StrEnum
@@ -89,3 +91,62 @@ class ErrorCode(StrEnum):
     AUTH_FAILED = "auth_failed"
     """Sent just before a 4001 close; ``detail`` holds the failure class (daphne drops close
     reasons, so this frame is how every client learns it)."""
+
+
+class ClientAction(StrEnum):
+    """What a client should do after a close (with its connection) or an error frame (with the
+    command it refused), like centrifuge's ``Temporary`` flag with the delay spelled out."""
+
+    RETRY_NOW = "retry_now"
+    """Reconnect at once, without backoff, resuming from the last position."""
+
+    RETRY_LATER = "retry_later"
+    """Reconnect (or send the refused command again, with its same ``client_id``) later, with
+    backoff."""
+
+    REAUTHENTICATE = "reauthenticate"
+    """Get a new credential (refresh the token, or log in again), then reconnect."""
+
+    NEVER = "never"
+    """Do not retry: the same request gets the same answer."""
+
+
+CLOSE_ACTIONS: dict[CloseCode, ClientAction] = {
+    CloseCode.MESSAGE_TOO_BIG: ClientAction.RETRY_LATER,
+    CloseCode.INTERNAL_ERROR: ClientAction.RETRY_LATER,
+    CloseCode.SERVICE_RESTART: ClientAction.RETRY_NOW,
+    CloseCode.TRY_AGAIN_LATER: ClientAction.RETRY_LATER,
+    CloseCode.UNAUTHENTICATED: ClientAction.REAUTHENTICATE,
+    CloseCode.FORBIDDEN: ClientAction.NEVER,
+    CloseCode.ROOM_NOT_FOUND: ClientAction.NEVER,
+    CloseCode.RATE_LIMITED: ClientAction.RETRY_LATER,
+    CloseCode.STREAM_GAP: ClientAction.RETRY_NOW,
+    CloseCode.TOO_MANY_CONNECTIONS: ClientAction.NEVER,
+}
+
+ERROR_ACTIONS: dict[ErrorCode, ClientAction] = {
+    ErrorCode.INVALID_JSON: ClientAction.NEVER,
+    ErrorCode.INVALID_MESSAGE: ClientAction.NEVER,
+    ErrorCode.UNKNOWN_TYPE: ClientAction.NEVER,
+    ErrorCode.INVALID_BODY: ClientAction.NEVER,
+    ErrorCode.MESSAGE_TOO_LONG: ClientAction.NEVER,
+    ErrorCode.FORBIDDEN: ClientAction.NEVER,
+    ErrorCode.NOT_FOUND: ClientAction.NEVER,
+    ErrorCode.RATE_LIMITED: ClientAction.RETRY_LATER,
+    ErrorCode.UNAVAILABLE: ClientAction.RETRY_LATER,
+    ErrorCode.UNSUPPORTED_FRAME: ClientAction.NEVER,
+    ErrorCode.AUTH_FAILED: ClientAction.REAUTHENTICATE,
+}
+
+
+def client_guide(*, subprotocol: str) -> dict:
+    """The one table both shipped clients read: each close code (by number) with its name and
+    action, each error code with its action, and the protocol name to offer."""
+    return {
+        "subprotocol": subprotocol,
+        "close": {
+            str(int(code)): {"name": code.name, "action": action.value}
+            for code, action in CLOSE_ACTIONS.items()
+        },
+        "error": {code.value: {"action": action.value} for code, action in ERROR_ACTIONS.items()},
+    }

@@ -234,3 +234,13 @@ def auth_expiring_frame(*, expires_at) -> str:
 
 def auth_refreshed_frame(*, expires_at) -> str:
     return json.dumps({"type": "auth.refreshed", "expires_at": expires_at.isoformat()})
+
+
+def frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:
+    """Is a frame over ``limit`` bytes? Cheap for the common case: only long texts pay for an
+    encode."""
+    if text is None:
+        return data is not None and len(data) > limit
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8")) > limit

@@ -124,6 +124,15 @@ class Runtime:
         self.failed_auth_budget = budgets["failed_auth"]
         """Handshakes without a valid credential per client address."""
 
+    def reserve_connect(self) -> bool:
+        """A handshake's place, counted from its first step, not at go-live: concurrent
+        handshakes on a cold process cannot overshoot ``CHAT_MAX_SOCKETS_PER_PROCESS`` while
+        each waits on the database. False when the process is full; ``connecting -= 1`` ends it."""
+        if self.open_sockets + self.connecting >= self.settings.max_sockets_per_process:
+            return False
+        self.connecting += 1
+        return True
+
     async def _announce(self, room_id: int, usernames: list[str], online: bool, version: int):
         """A change no socket of this process made: the sockets of a process that died went
         offline (reaped), or this stalled process's sockets are back (written back)."""

@@ -13,28 +13,24 @@ import asyncio
 import logging
 import time
 
-from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from accounts.credentials import AuthFailure, Credential
 from accounts.handshake import client_address, pending_check, query_params, settle_user
 
 from . import bus, metrics
-from .audit import audit
+from .audit import audit, user_id_for_log
 from .channel import Channel, Refused
 from .close_codes import CloseCode, ErrorCode
 from .errors import LAYER_ERRORS
-from .lease import Lease, refreshed
+from .guard import GuardedConsumer
+from .lease import Lease
 from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
 from .protocol import (
-    SUBPROTOCOL,
     ProtocolError,
     RefreshAuth,
-    auth_expiring_frame,
-    auth_refreshed_frame,
     error_frame,
+    frame_exceeds,
     parse_client_frame,
 )
 from .revalidation import Held, Verdict
@@ -42,64 +38,6 @@ from .runtime import runtime
 from .subscription import Subscription
 
 logger = logging.getLogger("chat.sockets")
-
-
-class GuardedConsumer(AsyncWebsocketConsumer):
-    """One failure policy for every event a socket handles, whatever brought it (a client frame,
-    a channel-layer message, a topic event from ``realtime.fanout``): a bug in a handler closes
-    that socket alone with 1011 and is logged once, with its traceback."""
-
-    accepted = False
-
-    async def __call__(self, scope, receive, send):
-        try:
-            await super().__call__(scope, receive, send)
-        except LAYER_ERRORS as error:
-            if getattr(self, "channel_name", None) is not None:
-                raise
-            # The layer was unreachable before connect() could run: channels' new_channel()
-            # subscribes in Redis (pub/sub layer). Answer 1013, not an HTTP 500.
-            logger.warning("channel layer unavailable at connect: %s", type(error).__name__)
-            if (await receive())["type"] == "websocket.connect":
-                await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": int(CloseCode.TRY_AGAIN_LATER)})
-
-    async def accept(self, subprotocol=None, headers=None) -> None:
-        # A client that offered the protocol's name gets it back, as RFC 6455 requires (a
-        # browser fails a handshake that selects none of what it offered); never the bearer.
-        if subprotocol is None and SUBPROTOCOL in (self.scope.get("subprotocols") or ()):
-            subprotocol = SUBPROTOCOL
-        await super().accept(subprotocol, headers)
-        self.accepted = True
-
-    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
-        await super().send(text_data, bytes_data, close)
-        metrics.record_frames_out()
-
-    async def dispatch(self, message: dict) -> None:
-        try:
-            await self.handle(message)
-        except StopConsumer:
-            raise
-        except Exception:
-            logger.exception("socket handler failed on %s; closing 1011", message.get("type"))
-            if message.get("type") == "websocket.disconnect":
-                raise StopConsumer from None
-            if not self.accepted:
-                await self.accept()  # so the client reads 1011, not a bare HTTP 403
-            await self.close(code=CloseCode.INTERNAL_ERROR, reason="internal_error")
-
-    async def handle(self, message: dict) -> None:
-        """channels' dispatch without its ``aclose_old_connections()`` before every handler: a
-        thread-pool hop per frame and per event that a socket reaching the ORM only through
-        ``database_sync_to_async`` (which closes stale connections itself) does not need."""
-        handler = self.handler_for(get_handler_name(message))
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-    def handler_for(self, name: str):
-        return getattr(self, name, None)
 
 
 class Socket(GuardedConsumer):
@@ -120,11 +58,7 @@ class Socket(GuardedConsumer):
         self.credential: Credential = self.scope["credential"]
         self.subscriptions: dict[int, Subscription] = {}
         self.channel = self.channel_class(self, self.scope["url_route"]["kwargs"]["slug"])
-        self.lease = Lease(
-            warning_seconds=self.conf.auth_expiry_warning_seconds,
-            warn=self._warn_expiring,
-            expire=self._close_expired,
-        )
+        self.lease = Lease(self, warning_seconds=self.conf.auth_expiry_warning_seconds)
         try:
             self._reserve_capacity()
             await self._read_user()
@@ -165,14 +99,10 @@ class Socket(GuardedConsumer):
     # Connect steps: each returns, or raises Refused. -----------------------------------------
 
     def _reserve_capacity(self) -> None:
-        """Counted from the first step, not at go-live: concurrent handshakes on a cold process
-        cannot overshoot ``CHAT_MAX_SOCKETS_PER_PROCESS`` while each waits on the database."""
-        state = runtime()
-        if state.open_sockets + state.connecting >= self.conf.max_sockets_per_process:
+        if not runtime().reserve_connect():
             raise Refused(
                 CloseCode.TRY_AGAIN_LATER, "server_full", limit=RateLimitKind.PROCESS_SOCKETS
             )
-        state.connecting += 1
         self.reserved = True
 
     def _release_capacity(self) -> None:
@@ -251,7 +181,7 @@ class Socket(GuardedConsumer):
         position = await self.channel.joined()
         for event in self.channel.subscription.start(position):
             await self.dispatch(event)  # what the topic said while this socket was joining
-        self.lease.schedule(self.credential.expires_at, refreshable=self.credential.refreshable)
+        self.lease.schedule(self.credential.expires_at)
         runtime().revalidator.ensure_running()
         self.log("connect", code=None)
         metrics.record_handshake(HandshakeOutcome.ACCEPTED)
@@ -260,7 +190,7 @@ class Socket(GuardedConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Every frame counts against the size cap and the user's budget, binary ones too.
-        if _frame_exceeds(text_data, bytes_data, self.conf.max_frame_bytes):
+        if frame_exceeds(text_data, bytes_data, self.conf.max_frame_bytes):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
         if not await runtime().message_budget.allow(f"user:{self.user.pk}"):
@@ -281,7 +211,7 @@ class Socket(GuardedConsumer):
         try:
             match command:
                 case RefreshAuth():
-                    await self._refresh(command)
+                    await self.lease.refresh(command.token)
                 case _:
                     await self.channel.handle_command(command)
         except DatabaseError:
@@ -291,24 +221,6 @@ class Socket(GuardedConsumer):
                 "Not stored; try again shortly.",
                 getattr(command, "client_id", None),
             )
-
-    async def _refresh(self, command: RefreshAuth) -> None:
-        """A new access token over the open socket: validated exactly like a handshake's, for
-        the same user; the deadline moves. Anything else closes 4001 with the reason."""
-        if not self.credential.refreshable:
-            await self.send_error(
-                ErrorCode.INVALID_MESSAGE,
-                "Cookie sockets follow their session; nothing to refresh.",
-            )
-            return
-        outcome = await refreshed(self.credential, token=command.token, user_id=self.user.pk)
-        if isinstance(outcome, AuthFailure):
-            await self.revoke(outcome)
-            return
-        self.credential = outcome
-        self.authority_changed()
-        self.lease.schedule(outcome.expires_at, refreshable=True)
-        await self.send(text_data=auth_refreshed_frame(expires_at=outcome.expires_at))
 
     async def _refuse_for_rate(self) -> None:
         self.refused_in_row += 1
@@ -382,12 +294,6 @@ class Socket(GuardedConsumer):
         self.log(event, code=code, reason=reason)
         await self.close(code=code, reason=reason)
 
-    async def _warn_expiring(self, deadline) -> None:
-        await self.send(text_data=auth_expiring_frame(expires_at=deadline))
-
-    async def _close_expired(self) -> None:
-        await self.revoke(self.credential.expiry_failure)
-
     async def revoke(self, failure: AuthFailure) -> None:
         """The credential ended while connected: 4001, the class in a last error frame."""
         self.log("revoke", code=CloseCode.UNAUTHENTICATED, reason=failure)
@@ -415,41 +321,14 @@ class Socket(GuardedConsumer):
     async def send_error(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
         await self.send(text_data=error_frame(code, detail, client_id))
 
-    def _user_id_for_log(self):
-        """The user, also for a refusal before the row was read (a full server): a token's
-        verified claim, or the session's user."""
-        if self.user is not None:
-            return getattr(self.user, "pk", None)
-        check = pending_check(self.scope)
-        if check is not None:
-            return int(check.value) if str(check.value).isdigit() else check.value
-        return getattr(self.scope.get("user"), "pk", None)
-
     def log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
         """One audit line (``realtime.audit``)."""
         audit(
             event,
-            user_id=self._user_id_for_log(),
+            user_id=user_id_for_log(self.scope, self.user),
             topic=self.channel.name,
             auth=self.credential.method.value,
             code=code,
             reason=reason,
             client_ip=client_address(self.scope),
         )
-
-
-def _frame_exceeds(text: str | None, data: bytes | None, limit: int) -> bool:
-    """Cheap for the common case: only long texts pay for an encode."""
-    if text is None:
-        return data is not None and len(data) > limit
-    if len(text) > limit:
-        return True
-    return len(text) * 4 > limit and len(text.encode("utf-8")) > limit
-
-
-class UnknownPathSocket(GuardedConsumer):
-    """Every socket path that is not a topic: accepted only to be closed with 4004."""
-
-    async def connect(self) -> None:
-        await self.accept()
-        await self.close(code=CloseCode.ROOM_NOT_FOUND, reason="no_such_path")

@@ -16,6 +16,8 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from realtime.protocol import SUBPROTOCOL
+
 from .factories import MembershipFactory, RoomFactory, UserFactory
 from .tokens import access_token
 
@@ -90,7 +92,7 @@ class Chatter:
         query = f"?since={self.position}&epoch={self.epoch}" if self.epoch else ""
         return (
             f"{self.ws_base}/ws/rooms/{self.room}/{query}",
-            ["chat.v2", f"bearer.{await self.token()}"],
+            [SUBPROTOCOL, f"bearer.{await self.token()}"],
         )
 
     def say(self, body: str) -> None:

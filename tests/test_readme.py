@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from accounts.credentials import AuthFailure
-from realtime.close_codes import CloseCode, ErrorCode
+from realtime.close_codes import CLOSE_ACTIONS, ERROR_ACTIONS, CloseCode, ErrorCode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -21,6 +21,15 @@ def table_keys(text: str) -> set[str]:
 @pytest.mark.parametrize("member", [*CloseCode, *ErrorCode, *AuthFailure], ids=str)
 def test_every_code_is_in_a_table_of_the_codes_page(member):
     assert str(member.value) in table_keys((DOCS / "codes.md").read_text())
+
+
+def test_the_codes_page_gives_each_code_its_servers_action():
+    text = (DOCS / "codes.md").read_text()
+    documented = dict(re.findall(r"^\| `([^`]+)` \| (?:`[A-Z_]+` \| )?`([a-z_]+)` \|", text, re.M))
+    assert documented == {
+        **{str(int(code)): action.value for code, action in CLOSE_ACTIONS.items()},
+        **{code.value: action.value for code, action in ERROR_ACTIONS.items()},
+    }
 
 
 def test_readme_opens_with_the_two_commands():

@@ -6,25 +6,17 @@
 // carries a client_id and is resent with it until acknowledged, so nothing typed is lost or
 // stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
 
-// Mirrors realtime/close_codes.py (CloseCode); docs/codes.md says what each one asks of us.
-const CLOSE = {
-  SERVICE_RESTART: 1012,
-  STREAM_GAP: 4009,
-  UNAUTHENTICATED: 4001,
-  FORBIDDEN: 4003,
-  ROOM_NOT_FOUND: 4004,
-  RATE_LIMITED: 4008,
-  TOO_MANY_CONNECTIONS: 4029,
-};
-// Closes after which retrying cannot help: say why and stop.
+// What each close and error code asks of a client, from the server's own table
+// (realtime/close_codes.py, rendered into the page): no code numbers are copied here.
+const GUIDE = JSON.parse(document.getElementById("protocol-guide").textContent);
+// A close the table does not name (1006: the connection dropped) is retried with backoff.
+const UNNAMED_CLOSE = { name: null, action: "retry_later" };
+// What the page says after a close it must not retry, by the code's name.
 const FINAL_MESSAGES = {
-  [CLOSE.FORBIDDEN]: "You are not (or no longer) a member of this room.",
-  [CLOSE.ROOM_NOT_FOUND]: "This room does not exist any more.",
-  [CLOSE.TOO_MANY_CONNECTIONS]:
-    "You have too many chat windows open. Close one, then reload this page.",
+  FORBIDDEN: "You are not (or no longer) a member of this room.",
+  ROOM_NOT_FOUND: "This room does not exist any more.",
+  TOO_MANY_CONNECTIONS: "You have too many chat windows open. Close one, then reload this page.",
 };
-// Error codes after which a send is tried again (with its same client_id), not dropped.
-const RETRYABLE = new Set(["unavailable"]);
 const RESEND_DELAY_MS = 2000;
 const BACKOFF_BASE_MS = 500;
 // A person is watching this page: never make them wait more than a few seconds for a retry.
@@ -347,7 +339,7 @@ function onFrame(event) {
       // auth_failed precedes a 4001 close, handled in onClose.
       if (data.code === "auth_failed") break;
       if (data.client_id && pending.has(data.client_id)) {
-        if (RETRYABLE.has(data.code)) {
+        if (GUIDE.error[data.code]?.action === "retry_later") {
           window.setTimeout(resendPending, RESEND_DELAY_MS);
         } else {
           settlePending(data.client_id); // refused for good (too long, invisible, forbidden)
@@ -371,32 +363,31 @@ function onClose(event) {
   // Our own logout closes the socket (4001) while the logout POST is still in flight; following
   // it to the login form would race the POST's redirect and lose its "logged out" notice.
   if (leaving) return;
-  if (event.code === CLOSE.UNAUTHENTICATED) {
+  const close = GUIDE.close[String(event.code)] || UNNAMED_CLOSE;
+  if (close.action === "reauthenticate") {
     stopped = true;
     showState("Signed out", "closed");
     window.location.assign(root.dataset.loginUrl);
     return;
   }
-  if (event.code in FINAL_MESSAGES) {
+  if (close.action === "never") {
     stopped = true;
     showState("Disconnected", "closed");
-    showError(FINAL_MESSAGES[event.code]);
+    showError(FINAL_MESSAGES[close.name] || "This room cannot be joined.");
     disableForm();
     return;
   }
-  if (event.code === CLOSE.RATE_LIMITED) {
+  if (close.name === "RATE_LIMITED") {
     showError("You are sending too fast; reconnecting in a moment.");
     attempt = Math.max(attempt, 4);
   }
-  if ((resumeNow || event.code === CLOSE.STREAM_GAP) && !stopped) {
-    // A position never arrived: resume from where the page is, now.
+  if ((resumeNow || close.action === "retry_now") && !stopped) {
+    // A position never arrived, or the server asks for it: resume from where the page is, now.
+    if (close.name === "SERVICE_RESTART") {
+      // A deploy: another server (or this one, back) takes us now; no backoff.
+      showState("Server restarting, reconnecting…", "reconnecting");
+    }
     resumeNow = false;
-    connect();
-    return;
-  }
-  if (event.code === CLOSE.SERVICE_RESTART && !stopped) {
-    // A deploy: another server (or this one, back) takes us now; no backoff.
-    showState("Server restarting, reconnecting…", "reconnecting");
     connect();
     return;
   }

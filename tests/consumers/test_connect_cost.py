@@ -18,6 +18,7 @@ from accounts.middleware import QueryTokenAuthMiddleware, SessionUnlessTokenMidd
 from accounts.sessions import SessionStore
 from chat.routing import websocket_urlpatterns
 from realtime.close_codes import CloseCode, ErrorCode
+from realtime.protocol import SUBPROTOCOL
 
 from ..queries import every_query, every_thread_hop
 from ..tokens import (
@@ -88,7 +89,7 @@ async def test_bearer_connect_is_one_query_in_one_hop(room_with_roles):
     _, users = room_with_roles
     token = await token_for(users["dave"])
     frame, _, queries, hops = await first_frame(
-        "/ws/rooms/lobby/", subprotocols=["chat.v2", f"bearer.{token}"]
+        "/ws/rooms/lobby/", subprotocols=[SUBPROTOCOL, f"bearer.{token}"]
     )
     assert (frame["type"], frame["role"]) == ("room.joined", "reader")
     assert (len(queries), hops) == (1, ["connect_access"])

@@ -1,42 +1,13 @@
-"""config.server_shims on fakes: version guard, close codes, closing sockets, backlog bound."""
+"""config.server_shims on fakes: close codes, closing sockets, backlog bound, drain."""
 
-import logging
 from pprint import pformat
 
 import pytest
 
 from config import server_shims
-from config.server_shims import (
-    WRITTEN_FOR,
-    ServerShimError,
-    check_versions,
-    server_close,
-    server_send,
-    unsent_bytes,
-    version_problems,
-)
+from config.forwarded import forwarded_client
+from config.server_shims import server_close, server_send, unsent_bytes
 from realtime.close_codes import CloseCode
-
-TESTED = {name: f"{version}.1" for name, version in WRITTEN_FOR.items()}
-
-
-def test_installed_versions_are_the_tested_ones():
-    assert version_problems(server_shims.installed_versions()) == []
-
-
-def test_unknown_server_version_is_refused_clearly():
-    with pytest.raises(ServerShimError, match=r"daphne 4\.3\.0 \(written for 4\.2\.x\)"):
-        check_versions({**TESTED, "daphne": "4.3.0"}, allow_untested=False)
-
-
-def test_allowing_untested_versions_warns_instead(caplog):
-    with caplog.at_level(logging.WARNING, logger="config.server_shims"):
-        check_versions({**TESTED, "Twisted": "27.1.0"}, allow_untested=True)
-    assert "Twisted 27.1.0" in caplog.text
-
-
-def test_patch_versions_and_absent_servers_are_fine():
-    check_versions({**TESTED, "daphne": "4.2.9", "autobahn": None}, allow_untested=False)
 
 
 class FakeTransport:
@@ -249,12 +220,12 @@ def forwarded_scope(*values: str) -> dict:
 
 def test_with_no_trusted_proxy_the_forwarded_header_is_ignored():
     scope = forwarded_scope("6.6.6.6, 192.0.2.9")
-    assert server_shims.forwarded_client(ForwardedProtocol(), scope, rule(0)) == ["10.0.0.1", 4000]
+    assert forwarded_client(ForwardedProtocol(), scope, rule(0)) == ["10.0.0.1", 4000]
 
 
 def test_with_one_trusted_proxy_the_rightmost_entry_is_the_client():
     scope = forwarded_scope("6.6.6.6", "192.0.2.9")  # repeated headers count as one list
-    assert server_shims.forwarded_client(ForwardedProtocol(), scope, rule(1)) == ["192.0.2.9", 443]
+    assert forwarded_client(ForwardedProtocol(), scope, rule(1)) == ["192.0.2.9", 443]
 
 
 def test_a_unix_socket_peer_with_no_trusted_proxy_has_no_client():
@@ -266,7 +237,7 @@ def test_a_unix_socket_peer_with_no_trusted_proxy_has_no_client():
         transport = UnixTransport()
 
     scope = forwarded_scope("6.6.6.6")
-    assert server_shims.forwarded_client(UnixProtocol(), scope, rule(0)) is None
+    assert forwarded_client(UnixProtocol(), scope, rule(0)) is None
 
 
 # Shim 11: a socket autobahn refused before daphne saw it ---------------------------------------
