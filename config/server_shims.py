@@ -30,7 +30,9 @@ daphne's server:
    answers 503 to any new request on a kept-alive connection, sends every open socket
    ``drain_close_code`` (1012, service restart: "reconnect now") and waits up to
    ``drain_seconds`` for every application instance (sockets closing, requests in flight) to
-   finish.
+   finish. The 1012s go out in even batches across ``drain_spread_seconds``, not at one
+   instant: a process holding 5,000 sockets would otherwise send 5,000 reconnects into the
+   surviving processes at once (Phoenix drains in batches for the same reason).
 
 5. The WebSocket scope's scheme. daphne leaves ``scheme`` out of a WebSocket scope (ASGI then
    means "ws"), even on a TLS endpoint or behind a proxy that said ``X-Forwarded-Proto:
@@ -75,6 +77,7 @@ channels' consumer dispatch:
 """
 
 import logging
+import math
 from collections.abc import Callable
 from importlib import metadata
 from pprint import pformat
@@ -223,20 +226,53 @@ def open_websockets(connections) -> list:
     ]
 
 
-def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock, call_later):
-    """Shim 4: stop listening, close every open socket with ``close_code``, wait for every
-    application instance to finish (at most ``grace_seconds``), then let daphne cancel what is
-    left. Returns what daphne's shutdown trigger waits on."""
+DRAIN_TICK_SECONDS = 0.05
+
+
+def drain(
+    server,
+    original_kill,
+    *,
+    close_code: int,
+    grace_seconds: float,
+    spread_seconds: float = 0.0,
+    clock,
+    call_later,
+):
+    """Shim 4: stop listening, close every open socket with ``close_code`` in even batches
+    across ``spread_seconds`` (one batch per ``DRAIN_TICK_SECONDS``; 0: all at once), wait for
+    every application instance to finish (at most ``grace_seconds``), then let daphne cancel
+    what is left. Returns what daphne's shutdown trigger waits on."""
     from twisted.internet import defer
 
     server.draining = True
     for port in getattr(server, "drain_ports", ()):
         port.stopListening()
     sockets = open_websockets(server.connections)
-    for protocol in sockets:
-        protocol.sendCloseFrame(code=close_code, isReply=False)
     if sockets:
-        logger.info("draining: sent %s to %s open sockets", close_code, len(sockets))
+        logger.info(
+            "draining: sending %s to %s open sockets over %.2f s",
+            close_code,
+            len(sockets),
+            spread_seconds,
+        )
+    batch = math.ceil(len(sockets) * DRAIN_TICK_SECONDS / spread_seconds) if spread_seconds else 0
+    # Timers run late in a process busy closing sockets, so batches may fall behind; whatever is
+    # left at the halfway point between the spread's end and the grace's goes at once, which
+    # still leaves time for the closing handshakes: no socket is cut without its 1012.
+    last_call = clock() + spread_seconds + (grace_seconds - spread_seconds) / 2
+
+    def close_batch(start: int) -> None:
+        end = len(sockets) if not batch or clock() >= last_call else start + batch
+        for protocol in sockets[start:end]:
+            # A socket that closed by itself meanwhile (its client left) needs no 1012.
+            if protocol.state == protocol.STATE_OPEN:
+                protocol.sendCloseFrame(code=close_code, isReply=False)
+        if end < len(sockets):
+            call_later(DRAIN_TICK_SECONDS, close_batch, end)
+
+    if sockets:
+        close_batch(0)
     done, deadline = defer.Deferred(), clock() + grace_seconds
 
     def check() -> None:
@@ -308,7 +344,11 @@ def forwarded_client(protocol, scope: dict, rule: ClientAddressRule) -> list | N
 
 
 def _patch_daphne_server(
-    *, drain_close_code: int, drain_seconds: float, client_address: ClientAddressRule | None
+    *,
+    drain_close_code: int,
+    drain_seconds: float,
+    drain_spread_seconds: float,
+    client_address: ClientAddressRule | None,
 ) -> None:
     import time
 
@@ -349,6 +389,7 @@ def _patch_daphne_server(
             original_kill,
             close_code=drain_close_code,
             grace_seconds=drain_seconds,
+            spread_seconds=drain_spread_seconds,
             clock=time.monotonic,
             call_later=reactor.callLater,
         )
@@ -364,6 +405,7 @@ def _patch_daphne(
     *,
     drain_close_code: int,
     drain_seconds: float,
+    drain_spread_seconds: float,
     client_address: ClientAddressRule | None,
 ) -> None:
     try:
@@ -377,6 +419,7 @@ def _patch_daphne(
     _patch_daphne_server(
         drain_close_code=drain_close_code,
         drain_seconds=drain_seconds,
+        drain_spread_seconds=drain_spread_seconds,
         client_address=client_address,
     )
     original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
@@ -416,6 +459,7 @@ def apply_server_shims(
     drain_close_code: int,
     drain_seconds: float,
     allow_untested_versions: bool,
+    drain_spread_seconds: float = 0.0,
     client_address: ClientAddressRule | None = None,
 ) -> None:
     """Called once per process from ``config/asgi.py``. ``client_address(peer_host,
@@ -425,5 +469,6 @@ def apply_server_shims(
         max_send_backlog_bytes,
         drain_close_code=drain_close_code,
         drain_seconds=drain_seconds,
+        drain_spread_seconds=drain_spread_seconds,
         client_address=client_address,
     )

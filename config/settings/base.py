@@ -429,6 +429,17 @@ SERVER_SHIMS_ALLOW_UNTESTED = env.bool("SERVER_SHIMS_ALLOW_UNTESTED", default=Fa
 # On SIGTERM/SIGINT daphne sends every socket 1012 (reconnect now) and waits this long for the
 # closing handshakes before it cancels what is left.
 SERVER_DRAIN_SECONDS = env.float("SERVER_DRAIN_SECONDS", default=2.0)
+# ...sending those 1012s in even batches across this many seconds, so the processes that stay
+# take the reconnects as a stream rather than all at once. Less than SERVER_DRAIN_SECONDS, so
+# the last batch still has time to close cleanly; by default half of it, at most 1 s.
+SERVER_DRAIN_SPREAD_SECONDS = env.float(
+    "SERVER_DRAIN_SPREAD_SECONDS", default=min(1.0, SERVER_DRAIN_SECONDS / 2)
+)
+if not 0 <= SERVER_DRAIN_SPREAD_SECONDS < SERVER_DRAIN_SECONDS:
+    raise ImproperlyConfigured(
+        "SERVER_DRAIN_SPREAD_SECONDS must be at least 0 and less than SERVER_DRAIN_SECONDS "
+        f"({SERVER_DRAIN_SECONDS}), or the last sockets are cut without their 1012."
+    )
 # Redis connections the presence store may open per process; more callers wait for one.
 CHAT_PRESENCE_MAX_CONNECTIONS = env.int("CHAT_PRESENCE_MAX_CONNECTIONS", default=50)
 # With Redis: presence and per-user socket counts of a process that died without cleaning up stop
