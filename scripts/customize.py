@@ -95,7 +95,7 @@ CHOICES = {
     "demo": Choice(
         "Keep the demo data (seed_demo: alice, bob, carol, dave, two rooms; make run seeds it)?",
         ("chat/management/commands/seed_demo.py", "tests/unit/test_seed_demo.py"),
-        ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data"),
+        ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data", "demo login"),
     ),
     "bench": Choice(
         "Keep the benchmark harness (bench/, make bench, README Performance)?",
@@ -261,6 +261,10 @@ def drop_demo(project: Project) -> None:
     project.drop_lines("config/settings/base.py", "DEMO_PASSWORD")
     project.drop_lines("docs/settings.md", "| `DEMO_PASSWORD` |")
     project.replace("README.md", "migrate, demo data, daphne", "migrate, daphne")
+    project.replace("README.md", "the address (and the demo login) before", "the address before")
+    project.replace(
+        "docs/testing.md", "the address (and the demo login) printed", "the address printed"
+    )
     project.cut_region("README.md", "demo")
     project.reveal("README.md", "no-demo")
 
