@@ -190,7 +190,7 @@ class Project:
 
 
 def rename(project: Project, names: Names) -> None:
-    """Every place that carries the template's name, in every text file."""
+    """Every place that carries the template's name, in each of the template's text files."""
     slug, ident, title = names.slug, names.ident, names.title
     replacements = [
         (f"{TEMPLATE_LONG_TITLE} API", f"{title} API"),
