@@ -194,7 +194,7 @@ class RoomConsumer(GuardedConsumer):
             # with the room and the role, one query in one thread hop. First, so every step
             # below sees the user (or the failure) just as when the middleware read it.
             self.access = await database_sync_to_async(selectors.connect_access)(
-                slug=self.slug, user_id=check.value, user_field=check.field
+                slug=self.slug, user_id=check.value, user_field=check.field, login_id=check.login_id
             )
             settle_user(self.scope, self.access.user)
         self.credential = self.scope["credential"]
@@ -410,6 +410,7 @@ class RoomConsumer(GuardedConsumer):
             self.credential,
             expires_at=claims.expires_at,
             revoke_claim=UserCheck.for_access_token(claims).revoke_claim,
+            login_id=claims.login_id,
         )
         self.authority_changed_at = time.monotonic()
         self._schedule_deadline(claims.expires_at)
@@ -472,6 +473,9 @@ class RoomConsumer(GuardedConsumer):
         if event["session_keys"] is not None and (
             self.credential.session_key not in event["session_keys"]
         ):
+            return
+        login_ids = event.get("login_ids")
+        if login_ids is not None and self.credential.login_id not in login_ids:
             return
         await self._revoke(AuthFailure(event["failure"]))
 
