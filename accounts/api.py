@@ -22,6 +22,7 @@ from rest_framework_simplejwt.views import (
 from .addresses import request_client_address
 from .credentials import AuthMethod
 from .lockout import lockout_for
+from .logins import LoginTokenBlacklistSerializer, LoginTokenObtainSerializer, login_id_of
 from .tickets import Issuer, issue_ticket
 
 
@@ -55,6 +56,7 @@ class TokenObtainView(TokenObtainPairView):
     """
 
     throttle_classes = [LoginRateThrottle]
+    serializer_class = LoginTokenObtainSerializer
 
     def handle_exception(self, exc: Exception):
         if getattr(self.request, "axes_locked_out", False):
@@ -71,7 +73,10 @@ class TokenRefreshThrottledView(TokenRefreshView):
 
 
 class TokenLogoutView(TokenBlacklistView):
-    """Blacklists the refresh token: the API client's logout."""
+    """The API client's logout: blacklists the refresh token and ends its login, so the access
+    tokens already out and every socket they opened end too (``accounts.logins``)."""
+
+    serializer_class = LoginTokenBlacklistSerializer
 
 
 class WebSocketTicketSerializer(serializers.Serializer):
@@ -119,6 +124,7 @@ def _issuer(request: Request) -> Issuer:
             method=AuthMethod.JWT,
             expires_at=datetime.fromtimestamp(request.auth["exp"], tz=UTC),
             revoke_claim=request.auth.get(jwt_settings.REVOKE_TOKEN_CLAIM),
+            login_id=login_id_of(request.auth),
         )
     session = request.session
     return Issuer(

@@ -30,6 +30,8 @@ class AuthFailure(StrEnum):
     """A refresh token (or any non-access token) offered where an access token belongs."""
     TOKEN_REVOKED = "token_revoked"
     """Issued before the user's last password change."""
+    TOKEN_LOGGED_OUT = "token_logged_out"
+    """The API login this token belongs to logged out (``POST /api/auth/token/blacklist/``)."""
     USER_INACTIVE = "user_inactive"
     """The user was deactivated or deleted."""
     PASSWORD_CHANGED = "password_changed"
@@ -70,7 +72,8 @@ class Credential:
     A ticket stands for the credential that asked for it (``source``: a session or a JWT) and
     ends whenever that one would: it carries that credential's ``session_key`` and
     ``session_hash`` (the session's auth hash, which a password change moves) or its
-    ``revoke_claim`` (the JWT's password-hash claim). Cookie and token sockets carry their own.
+    ``revoke_claim`` (the JWT's password-hash claim) and ``login_id`` (the API login it belongs
+    to, ``accounts.logins``). Cookie and token sockets carry their own.
     ``accounts.revalidation`` re-checks all of them against the database.
     """
 
@@ -82,6 +85,7 @@ class Credential:
     source: AuthMethod | None = None
     session_hash: str | None = None
     revoke_claim: str | None = None
+    login_id: str | None = None
 
     @property
     def follows(self) -> AuthMethod:

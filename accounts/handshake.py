@@ -171,7 +171,10 @@ async def credential_from_token(value: str) -> tuple[object, Credential]:
         return AnonymousUser(), Credential(AuthMethod.JWT, rejected.failure)
     check = UserCheck.for_access_token(claims)
     credential = Credential(
-        AuthMethod.JWT, expires_at=claims.expires_at, revoke_claim=check.revoke_claim
+        AuthMethod.JWT,
+        expires_at=claims.expires_at,
+        revoke_claim=check.revoke_claim,
+        login_id=claims.login_id,
     )
     return PendingUser(check), credential
 
@@ -190,6 +193,7 @@ async def credential_from_ticket(value: str) -> tuple[object, Credential]:
             follows=issuer.method,
             revoke_claim=issuer.revoke_claim,
             session_hash=issuer.session_hash,
+            login_id=issuer.login_id,
         )
     )
     return user, Credential(
@@ -200,6 +204,7 @@ async def credential_from_ticket(value: str) -> tuple[object, Credential]:
         session_key=issuer.session_key,
         session_hash=issuer.session_hash,
         revoke_claim=issuer.revoke_claim,
+        login_id=issuer.login_id,
     )
 
 

@@ -5,8 +5,9 @@ an event can be lost: the channel layer is at-most-once and an after-commit publ
 Redis is down. Whoever holds open sockets (``chat.revalidation``) therefore asks here, on a
 period, whether each socket's credential still stands, by the same rules as its handshake: the
 user row (``accounts.tokens.UserCheck``) and, for sockets that follow a session, the session
-(``accounts.sessions.state_failure``). Two queries per 500 sockets, whatever their number of
-users and sessions.
+(``accounts.sessions.state_failure``) and, for sockets that follow an API login, whether it logged
+out (``accounts.logins``). Three queries per 500 sockets, whatever their number of users,
+sessions and logins.
 
 Synchronous: async callers go through ``database_sync_to_async``.
 """
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from django.contrib.auth import get_user_model
 
 from .credentials import AuthFailure, AuthMethod, Credential
+from .logins import ended_login_ids
 from .sessions import session_states, state_failure
 from .tokens import UserCheck
 
@@ -38,16 +40,21 @@ def credential_failures(held: Sequence[tuple[int, Credential]]) -> list[AuthFail
         }
     )
     sessions = session_states(session_keys) if session_keys else {}
+    ended = ended_login_ids(
+        credential.login_id for _, credential in held if credential.follows == AuthMethod.JWT
+    )
     now = datetime.now(UTC)
     return [
-        _failure(user_id, credential, users.get(user_id), sessions, now)
+        _failure(user_id, credential, users.get(user_id), sessions, ended, now)
         for user_id, credential in held
     ]
 
 
-def _failure(user_id, credential: Credential, user, sessions, now) -> AuthFailure | None:
+def _failure(user_id, credential: Credential, user, sessions, ended, now) -> AuthFailure | None:
     if credential.expires_at is not None and credential.expires_at <= now:
         return credential.expiry_failure
+    if credential.follows == AuthMethod.JWT and credential.login_id in ended:
+        return AuthFailure.TOKEN_LOGGED_OUT
     check = UserCheck.for_follower(
         user_id,
         follows=credential.follows,

@@ -25,7 +25,8 @@ User = get_user_model()
 
 credentials_revoked = Signal()
 """Sent with ``user_id``, ``failure`` (AuthFailure), ``method`` (AuthMethod or None: every
-method) and ``session_keys`` (list or None: every session)."""
+method), ``session_keys`` (list or None: every session) and ``login_ids`` (list or None: every
+API login, ``accounts.logins``)."""
 
 
 def revoke_credentials(
@@ -34,9 +35,15 @@ def revoke_credentials(
     *,
     method: AuthMethod | None = None,
     session_keys: list[str] | None = None,
+    login_ids: list[str] | None = None,
 ) -> None:
     credentials_revoked.send(
-        sender=User, user_id=user_id, failure=failure, method=method, session_keys=session_keys
+        sender=User,
+        user_id=user_id,
+        failure=failure,
+        method=method,
+        session_keys=session_keys,
+        login_ids=login_ids,
     )
 
 

@@ -8,7 +8,8 @@ stays in a log or a proxy's URL is useless a few seconds later and after its one
 A ticket stands for the credential that asked for it (the ``Issuer``): its socket ends whenever
 that credential would. A session's ticket carries the session key and its auth hash (so logout,
 the session's expiry or a password change end the socket, and a ticket redeemed after its session
-ended is refused); a JWT's carries the token's password-hash claim and its ``exp``.
+ended is refused); a JWT's carries the token's password-hash claim, its ``exp`` and its API
+login (so the login's logout ends the socket).
 
 Tickets live in Django's cache (Redis when one is configured, so every server process can
 redeem one; the per-process memory cache otherwise, matching the single-process default), under
@@ -44,6 +45,7 @@ class Issuer:
     session_key: str | None = None
     session_hash: str | None = None
     revoke_claim: str | None = None
+    login_id: str | None = None  # a JWT's API login (accounts.logins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ def issue_ticket(*, user: AbstractBaseUser, room: str | None, issuer: Issuer):
         "session_key": issuer.session_key,
         "session_hash": issuer.session_hash,
         "revoke_claim": issuer.revoke_claim,
+        "login_id": issuer.login_id,
     }
     cache.set(_key(ticket), record, timeout=lifetime + REMEMBER_SECONDS)
     return ticket, lifetime
@@ -98,6 +101,7 @@ def _redeem(key: str) -> TicketGrant:
         session_key=record["session_key"],
         session_hash=record["session_hash"],
         revoke_claim=record["revoke_claim"],
+        login_id=record.get("login_id"),
     )
     if issuer.method == AuthMethod.SESSION:
         failure = session_failure(

@@ -10,14 +10,16 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists
 from django.utils.crypto import constant_time_compare
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, UntypedToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .credentials import AuthFailure, AuthMethod
+from .logins import LoginJWTAuthentication, login_id_of
+from .models import EndedLogin
 
 # A real access token is ~300 bytes; anything far longer is garbage or an attack.
 MAX_TOKEN_LENGTH = 2048
@@ -30,6 +32,8 @@ _USER_ID = re.compile(r"[0-9]{1,18}")
 # simplejwt's ``datetime.fromtimestamp`` on a string or on year 10000 (TypeError, ValueError),
 # or on a value past the platform's ``time_t`` (OSError, EOVERFLOW).
 _MALFORMED_CLAIM_ERRORS = (TypeError, ValueError, OverflowError, OSError, KeyError)
+# The annotation a user row read for a ``UserCheck`` with a ``login_id`` carries.
+LOGIN_ENDED = "login_ended"
 
 
 class TokenRejected(Exception):
@@ -43,6 +47,7 @@ class AccessClaims:
     user_id: str
     expires_at: datetime
     token: UntypedToken
+    login_id: str | None = None  # the API login (``sid``) it belongs to: accounts.logins
 
 
 def decode_access_token(raw: str) -> AccessClaims:
@@ -65,6 +70,7 @@ def decode_access_token(raw: str) -> AccessClaims:
         user_id=_valid_user_id(token.get(api_settings.USER_ID_CLAIM)),
         expires_at=datetime.fromtimestamp(_valid_timestamp(token.get("exp")), tz=UTC),
         token=token,
+        login_id=login_id_of(token),
     )
 
 
@@ -92,16 +98,18 @@ _USER_FAILURES = {
     "user_not_found": AuthFailure.USER_INACTIVE,
     "user_inactive": AuthFailure.USER_INACTIVE,
     "password_changed": AuthFailure.TOKEN_REVOKED,
+    "login_ended": AuthFailure.TOKEN_LOGGED_OUT,
 }
 
 
 def user_for_access_token(claims: AccessClaims) -> AbstractBaseUser:
-    """Load the active user behind verified claims (one query); simplejwt's own rules apply.
+    """Load the active user behind verified claims; simplejwt's own rules apply, and the
+    token's login must not have logged out (``accounts.logins``).
 
     Synchronous: async callers go through ``database_sync_to_async``.
     """
     try:
-        return JWTAuthentication().get_user(claims.token)
+        return LoginJWTAuthentication().get_user(claims.token)
     except _MALFORMED_CLAIM_ERRORS as exc:
         # decode_access_token already refuses such claims; this keeps a hand-built
         # AccessClaims from turning into a 500 (the ORM raises ValueError on "abc" as an id).
@@ -127,6 +135,7 @@ class UserCheck:
     session: bool = False  # follows a session: active, and the session's auth hash still stands
     revoke_claim: object = None  # access tokens: the token's REVOKE_TOKEN_CLAIM, whatever it holds
     session_hash: str | None = None
+    login_id: str | None = None  # follows an API login: it must not have ended (accounts.logins)
 
     @classmethod
     def for_access_token(cls, claims: AccessClaims) -> "UserCheck":
@@ -134,6 +143,7 @@ class UserCheck:
             field=api_settings.USER_ID_FIELD,
             value=claims.user_id,
             revoke_claim=claims.token.get(api_settings.REVOKE_TOKEN_CLAIM),
+            login_id=claims.login_id,
         )
 
     @classmethod
@@ -144,10 +154,11 @@ class UserCheck:
         follows: AuthMethod,
         revoke_claim: object = None,
         session_hash: str | None = None,
+        login_id: str | None = None,
     ) -> "UserCheck":
         """The row of a socket (or ticket) that follows a JWT or a session, found by pk."""
         if follows == AuthMethod.JWT:
-            return cls(field="pk", value=user_id, revoke_claim=revoke_claim)
+            return cls(field="pk", value=user_id, revoke_claim=revoke_claim, login_id=login_id)
         return cls(field="pk", value=user_id, session=True, session_hash=session_hash)
 
     def failure(self, user: AbstractBaseUser | None) -> AuthFailure | None:
@@ -157,9 +168,12 @@ class UserCheck:
         has the row, mapped as ``user_for_access_token`` maps it (``_USER_FAILURES``): no row is
         ``user_not_found``; an inactive user ``user_inactive`` when ``CHECK_USER_IS_ACTIVE``; with
         ``CHECK_REVOKE_TOKEN``, a ``REVOKE_TOKEN_CLAIM`` other than the MD5 of the row's password
-        hash (or none at all) is ``password_changed``. Session followers: an active user,
-        whatever simplejwt's settings say, whose session auth hash (HMAC of the password hash,
-        as ``django.contrib.auth.get_user`` checks it) is still the one the session carried.
+        hash (or none at all) is ``password_changed``; a ``login_id`` whose login ended (the row
+        as read for this check carries ``login_ended``: ``read`` and
+        ``chat.selectors.connect_access`` annotate it) is ``login_ended``. Session followers: an
+        active user, whatever simplejwt's settings say, whose session auth hash (HMAC of the
+        password hash, as ``django.contrib.auth.get_user`` checks it) is still the one the
+        session carried.
         """
         if user is None:
             return _USER_FAILURES["user_not_found"]
@@ -177,6 +191,10 @@ class UserCheck:
             user.password
         ):
             return _USER_FAILURES["password_changed"]
+        if self.login_id is not None and getattr(user, LOGIN_ENDED, True):
+            # No annotation is read as ended: a reader that forgot it must not let a
+            # logged-out token in.
+            return _USER_FAILURES["login_ended"]
         return None
 
     def read(self) -> AbstractBaseUser | None:
@@ -184,7 +202,11 @@ class UserCheck:
 
         Synchronous: async callers go through ``database_sync_to_async``.
         """
-        return get_user_model().objects.filter(**{self.field: self.value}).first()
+        rows = get_user_model().objects.filter(**{self.field: self.value})
+        if self.login_id is not None:
+            ended = EndedLogin.objects.filter(sid=self.login_id)
+            rows = rows.annotate(**{LOGIN_ENDED: Exists(ended)})
+        return rows.first()
 
 
 def session_hash_matches(user: AbstractBaseUser, session_hash: str | None) -> bool:

@@ -62,6 +62,7 @@ class Variant:
     protocol: str  # how the client talks to it: "project" | "tutorial" | "ceiling"
     core: bool  # core variants get every scenario; the others fan-out, latency, handshakes
     env: tuple[tuple[str, str], ...] = ()
+    ws: str = "websockets-sansio"  # uvicorn's WebSocket implementation (--ws)
 
     @property
     def persists(self) -> bool:
@@ -81,8 +82,15 @@ VARIANTS = {
                 "redis", "project", False),
         Variant("project-pubsub", "project, RedisPubSubChannelLayer", "daphne",
                 "config.asgi:application", "pubsub", "project", False),
-        Variant("project-uvicorn", "project, uvicorn, in-memory", "uvicorn",
+        Variant("project-uvicorn", "project, uvicorn (websockets-sansio), in-memory", "uvicorn",
                 "config.asgi:application", "memory", "project", False),
+        Variant("project-uvicorn-wsproto", "project, uvicorn (wsproto), in-memory", "uvicorn",
+                "config.asgi:application", "memory", "project", False, ws="wsproto"),
+        Variant("project-uvicorn-legacy", "project, uvicorn (websockets, legacy), in-memory",
+                "uvicorn", "config.asgi:application", "memory", "project", False,
+                ws="websockets"),
+        Variant("tutorial-uvicorn", "tutorial consumer, uvicorn (websockets-sansio)", "uvicorn",
+                "bench.tutorial_asgi:application", "memory", "tutorial", False),
         Variant("project-granian", "project, granian, in-memory", "granian",
                 "config.asgi:application", "memory", "project", False),
         Variant("tutorial-stock", "tutorial consumer, channels' stock in-memory layer",
@@ -214,7 +222,7 @@ class Bench:
                     "--websocket-max-message-size", "65536", variant.app]  # fmt: skip
         if variant.server == "uvicorn":
             return [PYTHON, "-m", "uvicorn", variant.app, "--host", "127.0.0.1", "--port",
-                    str(port), "--ws", "websockets", "--ws-max-size", "65536",
+                    str(port), "--ws", variant.ws, "--ws-max-size", "65536",
                     "--lifespan", "off"]  # fmt: skip
         if variant.server == "granian":
             # asginl: ASGI without lifespan (the app has no lifespan handler), like uvicorn's.

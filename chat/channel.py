@@ -45,9 +45,9 @@ class RoomChannel(Channel):
 
     # Join ------------------------------------------------------------------------------------
 
-    async def read(self, *, user_id, user_field: str = "pk"):
+    async def read(self, *, user_id, user_field: str = "pk", login_id: str | None = None):
         self.access = await database_sync_to_async(selectors.connect_access)(
-            slug=self.name, user_id=user_id, user_field=user_field
+            slug=self.name, user_id=user_id, user_field=user_field, login_id=login_id
         )
         return self.access.user
 

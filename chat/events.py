@@ -71,13 +71,19 @@ def membership_changed(*, room_id: int, user_id: int, role: str | None) -> dict:
 
 
 def credentials_revoked(
-    *, failure: str, method: str | None = None, session_keys: list[str] | None = None
+    *,
+    failure: str,
+    method: str | None = None,
+    session_keys: list[str] | None = None,
+    login_ids: list[str] | None = None,
 ) -> dict:
     """The user's credentials ended; sockets of ``method`` (any when None) holding one of
-    ``session_keys`` (any when None) close 4001 with ``failure`` as the reason."""
+    ``session_keys`` and one of ``login_ids`` (any when None) close 4001 with ``failure`` as
+    the reason."""
     return {
         "type": "auth.revoked",
         "failure": failure,
         "method": method,
         "session_keys": session_keys,
+        "login_ids": login_ids,
     }

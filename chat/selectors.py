@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.models import Field, OuterRef, Q, QuerySet, Subquery
 
+from accounts.models import EndedLogin
+from accounts.tokens import LOGIN_ENDED
 from realtime.streams import StreamEvent, StreamHead
 
 from . import events
@@ -29,9 +31,13 @@ class ConnectAccess:
     role: str | None  # None: no room, no user, or the user is not a member
 
 
-def connect_access(*, slug: str, user_id, user_field: str = "pk") -> ConnectAccess:
+def connect_access(
+    *, slug: str, user_id, user_field: str = "pk", login_id: str | None = None
+) -> ConnectAccess:
     """The user whose ``user_field`` is ``user_id``, the room with ``slug`` and the user's role
-    in it: one SQL statement, one row whichever of the three exist.
+    in it: one SQL statement, one row whichever of the three exist. The user row carries
+    ``login_ended`` (``accounts.tokens.UserCheck`` reads it): whether the API login
+    ``login_id`` logged out (``accounts.logins``), read in the same statement.
 
     Raw SQL, on purpose. Three independent optional rows (a token's user may be gone, the room
     may not exist, the user may not be a member) fit one statement only as a one-row driver with
@@ -57,14 +63,15 @@ def connect_access(*, slug: str, user_id, user_field: str = "pk") -> ConnectAcce
     lookup = user_model._meta.pk if user_field == "pk" else user_model._meta.get_field(user_field)
     sql, user_fields, room_fields, role_field = _connect_access_sql(connection, lookup)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [lookup.get_db_prep_value(user_id, connection), slug])
-        row = cursor.fetchone()
+        cursor.execute(sql, [lookup.get_db_prep_value(user_id, connection), slug, login_id])
+        *row, ended_login = cursor.fetchone()
     values = _converted(row, [*user_fields, *room_fields, role_field], connection)
     user_values = values[: len(user_fields)]
     room_values = values[len(user_fields) : -1]
     user = room = None
     if user_values[user_fields.index(user_model._meta.pk)] is not None:
         user = user_model.from_db(alias, [f.attname for f in user_fields], user_values)
+        setattr(user, LOGIN_ENDED, ended_login is not None)
     if room_values[0] is not None:
         room = Room.from_db(alias, [f.attname for f in room_fields], room_values)
     return ConnectAccess(user=user, room=room, role=values[-1])
@@ -78,6 +85,7 @@ def _connect_access_sql(connection, lookup: Field) -> tuple[str, list, list, Fie
     if key not in _CONNECT_ACCESS_SQL:
         quote = connection.ops.quote_name
         user_meta, room_meta, member_meta = lookup.model._meta, Room._meta, Membership._meta
+        ended_meta = EndedLogin._meta
         user_fields = list(user_meta.concrete_fields)
         room_fields = [room_meta.get_field(name) for name in CONNECT_ROOM_FIELDS]
         role_field = member_meta.get_field("role")
@@ -86,6 +94,7 @@ def _connect_access_sql(connection, lookup: Field) -> tuple[str, list, list, Fie
             [f"u.{quote(f.column)}" for f in user_fields]
             + [f"r.{quote(f.column)}" for f in room_fields]
             + [f"m.{quote(role_field.column)}"]
+            + [f"e.{quote(ended_meta.pk.column)}"]
         )
         # Identifiers only, from _meta and quoted by the backend; the values are parameters.
         sql = (
@@ -95,7 +104,9 @@ def _connect_access_sql(connection, lookup: Field) -> tuple[str, list, list, Fie
             f"ON r.{quote(room_meta.get_field('slug').column)} = %s "
             f"LEFT JOIN {quote(member_meta.db_table)} m "
             f"ON m.{quote(member_room.column)} = r.{quote(member_room.target_field.column)} "
-            f"AND m.{quote(member_user.column)} = u.{quote(member_user.target_field.column)}"
+            f"AND m.{quote(member_user.column)} = u.{quote(member_user.target_field.column)} "
+            f"LEFT JOIN {quote(ended_meta.db_table)} e "
+            f"ON e.{quote(ended_meta.get_field('sid').column)} = %s"
         )
         _CONNECT_ACCESS_SQL[key] = (sql, user_fields, room_fields, role_field)
     return _CONNECT_ACCESS_SQL[key]

@@ -63,7 +63,7 @@ def tell_room_it_was_deleted(sender, instance: Room, **kwargs) -> None:
 
 @receiver(credentials_revoked)
 def close_sockets_of_revoked_credentials(
-    sender, user_id: int, failure, method=None, session_keys=None, **kwargs
+    sender, user_id: int, failure, method=None, session_keys=None, login_ids=None, **kwargs
 ) -> None:
     bus.to_user_after_commit(
         user_id,
@@ -71,5 +71,6 @@ def close_sockets_of_revoked_credentials(
             failure=str(failure),
             method=str(method) if method is not None else None,
             session_keys=session_keys,
+            login_ids=login_ids,
         ),
     )

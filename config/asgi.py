@@ -34,6 +34,7 @@ apply_server_shims(
     max_send_backlog_bytes=settings.CHAT_MAX_SEND_BACKLOG_BYTES,
     drain_close_code=int(CloseCode.SERVICE_RESTART),
     drain_seconds=settings.SERVER_DRAIN_SECONDS,
+    drain_spread_seconds=settings.SERVER_DRAIN_SPREAD_SECONDS,
     allow_untested_versions=settings.SERVER_SHIMS_ALLOW_UNTESTED,
     client_address=client_address,
 )

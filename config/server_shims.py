@@ -23,14 +23,16 @@ daphne's WebSocket protocol:
 
 daphne's server:
 
-4. Graceful drain. On SIGTERM or SIGINT daphne cancels every application at once, so clients
-   see 1006 (abnormal closure) and cannot tell a deploy from a crash, and a request whose sync
-   code waits on the event loop (a broadcast after a REST write) can be left waiting on a loop
-   that has stopped, so the process never exits. Before that, the server now stops listening,
-   answers 503 to any new request on a kept-alive connection, sends every open socket
-   ``drain_close_code`` (1012, service restart: "reconnect now") and waits up to
+4. Graceful drain (``config.drain``). On SIGTERM or SIGINT daphne cancels every application at
+   once, so clients see 1006 (abnormal closure) and cannot tell a deploy from a crash, and a
+   request whose sync code waits on the event loop (a broadcast after a REST write) can be left
+   waiting on a loop that has stopped, so the process never exits. Before that, the server now
+   stops listening, answers 503 to any new request on a kept-alive connection, sends every open
+   socket ``drain_close_code`` (1012, service restart: "reconnect now") and waits up to
    ``drain_seconds`` for every application instance (sockets closing, requests in flight) to
-   finish.
+   finish. The 1012s go out in even batches across ``drain_spread_seconds``, not at one
+   instant: a process holding 5,000 sockets would otherwise send 5,000 reconnects into the
+   surviving processes at once (Phoenix drains in batches for the same reason).
 
 5. The WebSocket scope's scheme. daphne leaves ``scheme`` out of a WebSocket scope (ASGI then
    means "ws"), even on a TLS endpoint or behind a proxy that said ``X-Forwarded-Proto:
@@ -70,6 +72,7 @@ autobahn's handshake:
 import logging
 from pprint import pformat
 
+from .drain import drain
 from .forwarded import ClientAddressRule, forwarded_client
 from .logging import redact_tokens
 from .shim_versions import ServerShimError, installed_versions, version_problems
@@ -177,48 +180,6 @@ def reached_server(protocol) -> bool:
     return "server" in vars(protocol)
 
 
-def open_websockets(connections) -> list:
-    from daphne.ws_protocol import WebSocketProtocol
-
-    return [
-        protocol
-        for protocol in connections
-        if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN
-    ]
-
-
-def drain(server, original_kill, *, close_code: int, grace_seconds: float, clock, call_later):
-    """Shim 4: stop listening, close every open socket with ``close_code``, wait for every
-    application instance to finish (at most ``grace_seconds``), then let daphne cancel what is
-    left. Returns what daphne's shutdown trigger waits on."""
-    from twisted.internet import defer
-
-    server.draining = True
-    for port in getattr(server, "drain_ports", ()):
-        port.stopListening()
-    sockets = open_websockets(server.connections)
-    for protocol in sockets:
-        protocol.sendCloseFrame(code=close_code, isReply=False)
-    if sockets:
-        logger.info("draining: sent %s to %s open sockets", close_code, len(sockets))
-    done, deadline = defer.Deferred(), clock() + grace_seconds
-
-    def check() -> None:
-        running = [
-            details["application_instance"]
-            for details in list(server.connections.values())
-            if details.get("application_instance") is not None
-        ]
-        if clock() >= deadline or all(instance.done() for instance in running):
-            done.callback(None)
-        else:
-            call_later(0.05, check)
-
-    check()
-    done.addCallback(lambda _: original_kill(server))
-    return done
-
-
 def websocket_scheme(protocol) -> str:
     """Shim 5: ``wss`` when the client reached us over TLS, directly or through the proxy."""
     from twisted.internet.interfaces import ISSLTransport
@@ -238,7 +199,11 @@ def redacted_details(details: dict) -> dict:
 
 
 def _patch_daphne_server(
-    *, drain_close_code: int, drain_seconds: float, client_address: ClientAddressRule | None
+    *,
+    drain_close_code: int,
+    drain_seconds: float,
+    drain_spread_seconds: float,
+    client_address: ClientAddressRule | None,
 ) -> None:
     import time
 
@@ -279,6 +244,7 @@ def _patch_daphne_server(
             original_kill,
             close_code=drain_close_code,
             grace_seconds=drain_seconds,
+            spread_seconds=drain_spread_seconds,
             clock=time.monotonic,
             call_later=reactor.callLater,
         )
@@ -294,6 +260,7 @@ def _patch_daphne(
     *,
     drain_close_code: int,
     drain_seconds: float,
+    drain_spread_seconds: float,
     client_address: ClientAddressRule | None,
 ) -> None:
     try:
@@ -307,6 +274,7 @@ def _patch_daphne(
     _patch_daphne_server(
         drain_close_code=drain_close_code,
         drain_seconds=drain_seconds,
+        drain_spread_seconds=drain_spread_seconds,
         client_address=client_address,
     )
     original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
@@ -335,6 +303,7 @@ def apply_server_shims(
     drain_close_code: int,
     drain_seconds: float,
     allow_untested_versions: bool,
+    drain_spread_seconds: float = 0.0,
     client_address: ClientAddressRule | None = None,
 ) -> None:
     """Called once per process from ``config/asgi.py``. ``client_address(peer_host,
@@ -344,5 +313,6 @@ def apply_server_shims(
         max_send_backlog_bytes,
         drain_close_code=drain_close_code,
         drain_seconds=drain_seconds,
+        drain_spread_seconds=drain_spread_seconds,
         client_address=client_address,
     )

@@ -49,8 +49,9 @@ class Channel(ABC):
         return self.socket.user
 
     @abstractmethod
-    async def read(self, *, user_id, user_field: str = "pk"):
-        """Read what ``authorize`` needs; the user row as well (one query), which is returned."""
+    async def read(self, *, user_id, user_field: str = "pk", login_id: str | None = None):
+        """Read what ``authorize`` needs; the user row as well (one query), which is returned;
+        ``login_id``: the login the credential belongs to (its row must say it has not ended)."""
 
     @abstractmethod
     async def authorize(self) -> None:

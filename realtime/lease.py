@@ -96,4 +96,5 @@ async def refreshed(credential: Credential, *, token: str, user_id) -> Credentia
         credential,
         expires_at=claims.expires_at,
         revoke_claim=UserCheck.for_access_token(claims).revoke_claim,
+        login_id=claims.login_id,
     )

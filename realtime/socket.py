@@ -116,7 +116,9 @@ class Socket(GuardedConsumer):
             # A token or ticket socket: its user row (exists, active, token not revoked) is read
             # with what the join needs, one query in one thread hop. First, so every step below
             # sees the user (or the failure) just as when the middleware read it.
-            user = await self.channel.read(user_id=check.value, user_field=check.field)
+            user = await self.channel.read(
+                user_id=check.value, user_field=check.field, login_id=check.login_id
+            )
             settle_user(self.scope, user)
         self.credential = self.scope["credential"]
         self.user = self.scope["user"]
@@ -253,6 +255,9 @@ class Socket(GuardedConsumer):
         if event["session_keys"] is not None and (
             self.credential.session_key not in event["session_keys"]
         ):
+            return
+        login_ids = event.get("login_ids")
+        if login_ids is not None and self.credential.login_id not in login_ids:
             return
         await self.revoke(AuthFailure(event["failure"]))
 

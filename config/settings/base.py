@@ -299,7 +299,7 @@ DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo-pass-123")
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.logins.LoginJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Secure real-time Django API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps the whole API: logged-in users only, like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # LOGGING
@@ -342,17 +344,6 @@ LOGGING = logging_settings(level=LOG_LEVEL, formatter=env("DJANGO_LOG_FORMAT", d
 # Serve static files straight from the app/static folders when no collectstatic ran (dev, tests).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
-# SERVER (see docs/settings.md)
-# ------------------------------------------------------------------------------
-# Unsent bytes daphne may hold for one socket before aborting it (a client that stopped reading).
-CHAT_MAX_SEND_BACKLOG_BYTES = env.int("CHAT_MAX_SEND_BACKLOG_BYTES", default=1024 * 1024)
-# config/server_shims.py refuses to start on daphne/Twisted/autobahn/channels versions it was not
-# tested with; true turns that refusal into a warning.
-SERVER_SHIMS_ALLOW_UNTESTED = env.bool("SERVER_SHIMS_ALLOW_UNTESTED", default=False)
-# On SIGTERM/SIGINT daphne sends every socket 1012 (reconnect now) and waits this long for the
-# closing handshakes before it cancels what is left.
-SERVER_DRAIN_SECONDS = env.float("SERVER_DRAIN_SECONDS", default=2.0)
-
-# REAL-TIME SOCKETS: config/settings/realtime.py (read by realtime/conf.py)
+# REAL-TIME SOCKETS AND THE SERVER: config/settings/realtime.py
 # ------------------------------------------------------------------------------
 from .realtime import *  # noqa: E402, F403

@@ -1,8 +1,10 @@
 """The real-time socket settings (docs/settings.md), read by ``realtime/conf.py`` once per event
-loop. Imported at the end of ``base.py``; environments override them like any other setting.
+loop, and the server's (``config/server_shims.py``). Imported at the end of ``base.py``;
+environments override them like any other setting.
 """
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -53,3 +55,25 @@ CHAT_PRESENCE_LEASE_SECONDS = env.float("CHAT_PRESENCE_LEASE_SECONDS", default=1
 # Presence changes are collected per room and process this long and sent as one frame (joined
 # and left lists): a reconnect storm costs each socket a few frames, not one per member.
 CHAT_PRESENCE_WINDOW_SECONDS = env.float("CHAT_PRESENCE_WINDOW_SECONDS", default=0.1)
+
+# SERVER (see docs/settings.md)
+# ------------------------------------------------------------------------------
+# Unsent bytes daphne may hold for one socket before aborting it (a client that stopped reading).
+CHAT_MAX_SEND_BACKLOG_BYTES = env.int("CHAT_MAX_SEND_BACKLOG_BYTES", default=1024 * 1024)
+# config/server_shims.py refuses to start on daphne/Twisted/autobahn/channels versions it was not
+# tested with; true turns that refusal into a warning.
+SERVER_SHIMS_ALLOW_UNTESTED = env.bool("SERVER_SHIMS_ALLOW_UNTESTED", default=False)
+# On SIGTERM/SIGINT daphne sends every socket 1012 (reconnect now) and waits this long for the
+# closing handshakes before it cancels what is left.
+SERVER_DRAIN_SECONDS = env.float("SERVER_DRAIN_SECONDS", default=2.0)
+# ...sending those 1012s in even batches across this many seconds, so the processes that stay
+# take the reconnects as a stream rather than all at once. Less than SERVER_DRAIN_SECONDS, so
+# the last batch still has time to close cleanly; by default half of it, at most 1 s.
+SERVER_DRAIN_SPREAD_SECONDS = env.float(
+    "SERVER_DRAIN_SPREAD_SECONDS", default=min(1.0, SERVER_DRAIN_SECONDS / 2)
+)
+if not 0 <= SERVER_DRAIN_SPREAD_SECONDS < SERVER_DRAIN_SECONDS:
+    raise ImproperlyConfigured(
+        "SERVER_DRAIN_SPREAD_SECONDS must be at least 0 and less than SERVER_DRAIN_SECONDS "
+        f"({SERVER_DRAIN_SECONDS}), or the last sockets are cut without their 1012."
+    )

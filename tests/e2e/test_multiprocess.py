@@ -413,10 +413,16 @@ async def test_crowd_of_1000_leaves_no_stale_state_and_broadcasts_stay_cheap(
 
 @pytest.fixture
 def outage_servers(service_database, seeded, own_redis, tmp_path):
+    with two_daphnes(tmp_path, server_env(service_database, own_redis.url(), "outage")) as pair:
+        yield pair
+
+
+@contextlib.contextmanager
+def two_daphnes(tmp_path, env: dict):
+    """Two server processes with the same settings; both stopped afterwards."""
     started = []
     try:
         for _ in range(2):
-            env = server_env(service_database, own_redis.url(), "outage")
             started.append(start_daphne(tmp_path, extra_env=env))
         yield started
     finally:
@@ -547,18 +553,12 @@ REVALIDATE = 2.0  # CHAT_REVALIDATE_SECONDS for these two servers (default 15)
 
 @pytest.fixture
 def revalidating_servers(service_database, seeded, own_redis, tmp_path):
-    started = []
-    try:
-        for _ in range(2):
-            env = {
-                **server_env(service_database, own_redis.url(), "revoke"),
-                "CHAT_REVALIDATE_SECONDS": str(REVALIDATE),
-            }
-            started.append(start_daphne(tmp_path, extra_env=env))
-        yield started
-    finally:
-        for server in started:
-            stop_daphne(server)
+    env = {
+        **server_env(service_database, own_redis.url(), "revoke"),
+        "CHAT_REVALIDATE_SECONDS": str(REVALIDATE),
+    }
+    with two_daphnes(tmp_path, env) as pair:
+        yield pair
 
 
 async def test_a_removal_made_while_redis_is_down_still_closes_every_socket(

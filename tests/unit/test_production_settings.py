@@ -182,3 +182,16 @@ def test_a_url_and_sentinels_together_stop_startup():
     env = production_env(REDIS_SENTINELS=SENTINELS, REDIS_SENTINEL_MASTER="chat")
     line = last_error_line(manage("check", env=env))
     assert "Set either REDIS_URL (one Redis server) or REDIS_SENTINELS" in line
+
+
+@pytest.mark.parametrize("spread", ["2", "5", "-1"])
+def test_a_drain_spread_not_shorter_than_the_drain_stops_startup(spread):
+    environment = production_env(SERVER_DRAIN_SECONDS="2", SERVER_DRAIN_SPREAD_SECONDS=spread)
+    line = last_error_line(manage("check", env=environment))
+    assert "SERVER_DRAIN_SPREAD_SECONDS must be at least 0 and less than" in line
+
+
+def test_the_drain_spread_defaults_to_half_a_short_drain():
+    code = "from django.conf import settings; print(settings.SERVER_DRAIN_SPREAD_SECONDS)"
+    result = manage("shell", "-c", code, env=production_env(SERVER_DRAIN_SECONDS="0.5"))
+    assert result.stdout.strip().splitlines()[-1] == "0.25"

@@ -4,7 +4,7 @@ from pprint import pformat
 
 import pytest
 
-from config import server_shims
+from config import drain, server_shims
 from config.forwarded import forwarded_client
 from config.server_shims import server_close, server_send, unsent_bytes
 from realtime.close_codes import CloseCode
@@ -113,8 +113,8 @@ class FakeClock:
     def __init__(self) -> None:
         self.now, self.pending = 0.0, []
 
-    def call_later(self, delay, function):
-        self.pending.append((self.now + delay, function))
+    def call_later(self, delay, function, *args):
+        self.pending.append((self.now + delay, lambda: function(*args)))
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -124,12 +124,44 @@ class FakeClock:
             function()
 
 
-def drain_with(server, clock, monkeypatch, grace=2.0):
-    monkeypatch.setattr(server_shims, "open_websockets", lambda connections: list(connections))
-    return server_shims.drain(
-        server, kill, close_code=1012, grace_seconds=grace, clock=lambda: clock.now,
-        call_later=clock.call_later,
+def drain_with(server, clock, monkeypatch, grace=2.0, spread=0.0):
+    monkeypatch.setattr(drain, "open_websockets", lambda connections: list(connections))
+    return drain.drain(
+        server, kill, close_code=1012, grace_seconds=grace, spread_seconds=spread,
+        clock=lambda: clock.now, call_later=clock.call_later,
     )  # fmt: skip
+
+
+def closed_count(sockets) -> int:
+    return sum(("close_frame", 1012) in s.calls for s in sockets)
+
+
+def test_drain_sends_1012_in_even_batches_across_the_spread(monkeypatch):
+    sockets = [FakeProtocol() for _ in range(100)]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch, spread=0.5)  # 10 ticks of 0.05 s: 10 a tick
+    counts = [closed_count(sockets)]
+    for _ in range(12):
+        clock.advance(0.05)
+        counts.append(closed_count(sockets))
+    assert counts == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 100, 100, 100]
+    assert all(s.calls == [("close_frame", 1012)] for s in sockets)  # each once
+
+
+def test_drain_spread_skips_sockets_that_closed_meanwhile(monkeypatch):
+    sockets = [FakeProtocol() for _ in range(4)]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch, spread=0.1)  # 2 ticks: 2, then 2
+    sockets[3].state = FakeProtocol.STATE_CLOSED  # its client left before its batch
+    clock.advance(0.05)
+    assert [closed_count([s]) for s in sockets] == [1, 1, 1, 0]
+
+
+def test_drain_without_a_spread_closes_every_socket_at_once(monkeypatch):
+    sockets = [FakeProtocol() for _ in range(7)]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch, spread=0.0)
+    assert closed_count(sockets) == 7
 
 
 def test_drain_stops_listening_sends_1012_and_kills_once_all_finished(monkeypatch):
@@ -248,3 +280,19 @@ def test_only_sockets_that_reached_daphnes_on_connect_are_cleaned_up():
     assert not server_shims.reached_server(protocol)
     protocol.server = object()
     assert server_shims.reached_server(protocol)
+
+
+def test_drain_spread_sends_what_is_left_before_the_grace_runs_out(monkeypatch):
+    # A process busy closing sockets runs its timers late: batches keep their size until
+    # halfway between the spread's end (1 s) and the grace's (2 s), then the rest goes at once.
+    sockets = [FakeProtocol() for _ in range(100)]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch, grace=2.0, spread=1.0)
+    assert closed_count(sockets) == 5  # 20 ticks of 5
+    clock.advance(0.7)  # one late timer
+    assert closed_count(sockets) == 10
+    clock.advance(0.79)  # t = 1.49: still on batches
+    assert closed_count(sockets) == 15
+    clock.advance(0.06)  # t = 1.55, the next timer: past the last call (1.5 s)
+    assert closed_count(sockets) == 100
+    assert not server.killed

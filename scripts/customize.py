@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Make a new project from this starter: ``python3 scripts/new_project.py ../mychat --name mychat``.
+"""The template's rules for a new project, run by copier as tasks (``copier.yml``).
 
-Standard library only, so it runs before any virtualenv exists. It copies the template's tracked
-files (``git ls-files``; outside a git checkout, a walk that skips virtualenvs, databases and
-caches), renames everything that carries the template's name, removes the optional parts you
-decline together with every reference to them, writes a fresh ``.env`` with a new secret key and
-makes the result a git repository. README "Start your own project" documents the choices.
+The template is a runnable project, so copier copies its files as they are; this module then
+makes them the project's: ``apply`` renames everything that carries the template's name and
+removes each declined part (``demo``, ``bench``, ``hostile``, ``deploy``) with every reference to
+it; ``first-commit`` writes ``.env`` with a fresh secret key and makes the first git commit.
 
-Why not ``django-admin startproject --template``: it renders every ``.py`` file through Django's
-template engine (this project's tests contain ``{...}`` and ``{{`` on purpose) and cannot remove
-the optional parts.
+copier runs ``apply`` after every render: the first copy, and during ``copier update`` the two
+replays (the old and the new template version, each with its own copy of this file) and the
+render into the project itself. The trees ``copier update`` compares are then made by the same
+rules, and its diff holds only the template's changes and the owner's.
+
+Standard library only: it runs under copier's Python.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ TEMPLATE_NAMES = (
     "/run/chat",
     "chat.conf",
 )
-
-# Only the template needs these: the generator itself and its tests.
-TEMPLATE_ONLY = ("scripts/new_project.py", "tests/starter/")
-# Never copied when walking a folder that is not a git checkout.
+# Marks the template's README; the project's README is the owner's after the first copy
+# (``_skip_if_exists``), and a README without the marker is never edited.
+TEMPLATE_README_MARK = "<!-- starter:template -->"
+# Never listed when the template is a folder rather than a git checkout.
 WALK_SKIP_DIRS = {
     ".git",
     ".venv",
@@ -62,12 +64,6 @@ WALK_SKIP_DIRS = {
 }
 WALK_SKIP_FILES = re.compile(r"(\.pyc|\.sqlite3.*|^\.env)$")
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
-
-
-class GeneratorError(Exception):
-    """A problem the user can fix (bad name, target not empty); printed without a traceback."""
-
 
 @dataclass(frozen=True)
 class Names:
@@ -78,14 +74,9 @@ class Names:
     title: str  # page titles: "Acme Chat"
 
     @classmethod
-    def from_name(cls, name: str, title: str | None = None) -> Names:
-        name = name.strip().lower()
-        if not NAME_PATTERN.match(name):
-            raise GeneratorError(
-                f"project name {name!r}: use lowercase letters, digits and single - or _ "
-                "between them, starting with a letter (e.g. acme-chat)"
-            )
-        slug = name.replace("_", "-")
+    def from_name(cls, name: str, title: str = "") -> Names:
+        """copier.yml validated ``name``; both separators are accepted and mean the same."""
+        slug = name.strip().lower().replace("_", "-")
         words = slug.split("-")
         return cls(slug, "_".join(words), title or " ".join(w.capitalize() for w in words))
 
@@ -94,7 +85,6 @@ class Names:
 class Choice:
     """An optional part of the template: its files, and the strings that name it."""
 
-    flag: str
     question: str
     paths: tuple[str, ...]
     # None of these may remain in a project generated without this part.
@@ -103,25 +93,21 @@ class Choice:
 
 CHOICES = {
     "demo": Choice(
-        "--no-demo",
         "Keep the demo data (seed_demo: alice, bob, carol, dave, two rooms; make run seeds it)?",
         ("chat/management/commands/seed_demo.py", "tests/unit/test_seed_demo.py"),
-        ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data"),
+        ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data", "demo login"),
     ),
     "bench": Choice(
-        "--no-bench",
         "Keep the benchmark harness (bench/, make bench, README Performance)?",
         ("bench/", "tests/test_bench_smoke.py", "docs/performance.md"),
         ("bench/", "make bench", "bench.run", "bench.profile", "py-spy", "test_bench_smoke"),
     ),
     "hostile": Choice(
-        "--no-hostile",
         "Keep the hostile-input suite (tests/hostile/, markers hostile and soak)?",
         ("tests/hostile/", "docs/hostile.md"),
         ("tests/hostile", "hostile:", "soak:", "-m soak", "hostile-summary"),
     ),
     "deploy": Choice(
-        "--no-deploy",
         "Keep the nginx and systemd samples (deploy/nginx/, deploy/systemd/)?",
         ("deploy/nginx/", "deploy/systemd/", "tests/e2e/test_nginx.py"),
         ("deploy/nginx", "deploy/systemd", "test_nginx", "nginx sample"),
@@ -134,10 +120,14 @@ CHOICES = {
 
 @dataclass
 class Project:
-    """The generated tree, edited in place; ``misses`` collects edits that found nothing (the
-    template drifted: the project is still written, and tests/starter fails on the warning)."""
+    """The rendered tree, edited in place.
+
+    ``owned`` holds the files that are the owner's (the README after the first copy): every edit
+    of them is skipped. ``misses`` collects edits that found nothing (the template drifted: the
+    project is still written, and tests/starter fails on the warning)."""
 
     root: Path
+    owned: frozenset[str] = frozenset()
     misses: list[str] = field(default_factory=list)
 
     def text(self, path: str) -> str | None:
@@ -145,6 +135,8 @@ class Project:
         return file.read_text(encoding="utf-8") if file.is_file() else None
 
     def edit(self, path: str, change: Callable[[str], str], what: str) -> None:
+        if path in self.owned:
+            return
         text = self.text(path)
         if text is None:
             self.misses.append(f"{path}: missing ({what})")
@@ -198,7 +190,7 @@ class Project:
 
 
 def rename(project: Project, names: Names) -> None:
-    """Every place that carries the template's name, in every text file."""
+    """Every place that carries the template's name, in each of the template's text files."""
     slug, ident, title = names.slug, names.ident, names.title
     replacements = [
         (f"{TEMPLATE_LONG_TITLE} API", f"{title} API"),
@@ -221,8 +213,9 @@ def rename(project: Project, names: Names) -> None:
         ("Description=Chat daphne", f"Description={title} daphne"),
         ("postgres://chat:replace-me@db.internal:5432/chat", f"postgres://{ident}:replace-me@db.internal:5432/{ident}"),
     ]  # fmt: skip
-    for file in sorted(project.root.rglob("*")):
-        if not file.is_file() or ".git" in file.relative_to(project.root).parts:
+    for path in template_files(TEMPLATE_ROOT):
+        file = project.root / path
+        if path in project.owned or not file.is_file() or file.is_symlink():
             continue
         try:
             text = file.read_text(encoding="utf-8")
@@ -235,7 +228,7 @@ def rename(project: Project, names: Names) -> None:
             file.write_text(new, encoding="utf-8")
     conf = project.root / "deploy" / "nginx" / "chat.conf"
     if conf.exists():
-        conf.rename(conf.with_name(f"{slug}.conf"))
+        conf.replace(conf.with_name(f"{slug}.conf"))  # an update renders chat.conf again
     project.sub(
         "pyproject.toml",
         r'^description = ".*"$',
@@ -245,11 +238,14 @@ def rename(project: Project, names: Names) -> None:
 
 
 def drop_template_only(project: Project) -> None:
-    """The generator's own pieces: its tests, its marker, its README subsections."""
+    """The template's own pieces (copier.yml excludes their files): the starter test marker,
+    its row in docs/testing.md, README "Start your own project"."""
     project.drop_lines("pyproject.toml", '"starter: ')
     project.drop_lines("docs/testing.md", "| `tests/starter/` |")
     project.cut_region("README.md", "template")
-    project.replace("README.md", "## Start your own project\n", "## Built from the template\n")
+    # The project's README describes the project; its own test finds the section by name.
+    for path in ("README.md", "tests/test_readme.py"):
+        project.replace(path, "## What the template gives you", "## What it gives you")
 
 
 def drop_demo(project: Project) -> None:
@@ -265,6 +261,10 @@ def drop_demo(project: Project) -> None:
     project.drop_lines("config/settings/base.py", "DEMO_PASSWORD")
     project.drop_lines("docs/settings.md", "| `DEMO_PASSWORD` |")
     project.replace("README.md", "migrate, demo data, daphne", "migrate, daphne")
+    project.replace("README.md", "the address (and the demo login) before", "the address before")
+    project.replace(
+        "docs/testing.md", "the address (and the demo login) printed", "the address printed"
+    )
     project.cut_region("README.md", "demo")
     project.reveal("README.md", "no-demo")
 
@@ -343,10 +343,11 @@ KEEP = {
 
 
 def template_files(root: Path) -> list[str]:
-    """The files to copy, as POSIX paths relative to ``root``."""
+    """The template's files as POSIX paths relative to ``root``: what copier may have written,
+    and so what these rules may edit (never a file the owner added)."""
     try:
         listed = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            ["git", "-C", str(root), "ls-files", "-z"],  # noqa: S607 - git from PATH, as a user would
+            ["git", "-C", str(root), "ls-files", "-z"],  # noqa: S607 - git from PATH, as copier's
             capture_output=True,
             check=True,
         ).stdout.decode()
@@ -369,157 +370,116 @@ def excluded(path: str, prefixes: Iterable[str]) -> bool:
     return any(path == prefix or path.startswith(prefix) for prefix in prefixes if prefix)
 
 
-def copy_tree(source: Path, target: Path, removed: set[str]) -> int:
-    skip = [*TEMPLATE_ONLY, *(p for key in removed for p in CHOICES[key].paths)]
-    count = 0
-    for path in template_files(source):
-        if excluded(path, skip):
+def remove_parts(project: Project, removed: Iterable[str]) -> None:
+    """Delete the declined parts' files: only the template's, so a file the owner added under
+    ``bench/`` survives an update. Folders left empty go, and so does a package left holding
+    only ``__init__.py`` (``chat/management/commands`` without ``seed_demo``)."""
+    prefixes = [path for key in removed for path in CHOICES[key].paths]
+    folders = set()
+    for path in template_files(TEMPLATE_ROOT):
+        if excluded(path, prefixes):
+            (project.root / path).unlink(missing_ok=True)
+            folders.update(Path(path).parents)
+    for folder in sorted(folders, key=lambda p: -len(p.parts)):
+        if folder == Path():
             continue
-        destination = target / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / path, destination)
-        count += 1
-    prune_empty_packages(target)
-    return count
-
-
-def prune_empty_packages(root: Path) -> None:
-    """Packages left holding only ``__init__.py`` (chat/management without seed_demo) go."""
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        entries = [e for e in folder.iterdir() if e.name != "__pycache__"]
-        only_init = entries and all(e.name == "__init__.py" for e in entries)
-        if only_init and folder.name in {"management", "commands"}:
-            shutil.rmtree(folder)
+        full = project.root / folder
+        entries = [e for e in full.iterdir() if e.name != "__pycache__"] if full.is_dir() else []
+        if all(e.name == "__init__.py" for e in entries) and not (
+            entries and folder.name not in {"management", "commands"}
+        ):
+            shutil.rmtree(full, ignore_errors=True)
 
 
 def write_env(root: Path) -> None:
-    (root / ".env").write_text(
+    """A secret key of this checkout's own, readable by its owner only, never committed."""
+    dotenv = root / ".env"
+    if dotenv.exists():
+        return
+    dotenv.write_text(
         "# This checkout's own settings, read by config/settings/base.py. Never commit it.\n"
         f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n",
         encoding="utf-8",
     )
-    (root / ".env").chmod(0o600)
+    dotenv.chmod(0o600)
     ignore = root / ".gitignore"
     lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
     if ".env" not in lines:
         ignore.write_text("\n".join([*lines, ".env"]) + "\n", encoding="utf-8")
 
 
-def git_init(root: Path, names: Names) -> str:
-    """A repository with one commit when git knows who you are, else staged files."""
+def git_first_commit(root: Path, names: Names) -> str:
+    """``copier update`` needs a git repository; make it, with one commit when git knows who you
+    are (else the files are staged). A project inside another repository is left to that one."""
 
     def git(*args: str) -> subprocess.CompletedProcess:
         command = ["git", "-C", str(root), *args]
         return subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
 
     try:
+        if git("rev-parse", "--is-inside-work-tree").returncode == 0:
+            return "inside a git repository already: commit the project there"
         if git("init", "-q").returncode != 0:
-            return "git init failed: run it yourself"
+            return "git init failed: run it yourself before copier update"
     except OSError:
-        return "git is not installed: the project is not a repository yet"
+        return "git is not installed: the project is not a repository (copier update needs one)"
     git("add", "-A")
-    message = f"Start {names.slug} from the {TEMPLATE_SLUG} template"
-    if git("commit", "-q", "-m", message).returncode != 0:
+    if git("commit", "-q", "-m", f"Start {names.slug} from the template").returncode != 0:
         return "git repository created, files staged (git has no user.name/email: commit yourself)"
     return "git repository created with one commit"
 
 
-# Command line ------------------------------------------------------------------------------
+# Command line (copier.yml's tasks) ---------------------------------------------------------
 
 
-def ask_yes_no(question: str, default: bool = True) -> bool:
-    hint = "[Y/n]" if default else "[y/N]"
-    while True:
-        answer = input(f"{question} {hint} ").strip().lower()
-        if not answer:
-            return default
-        if answer in {"y", "yes", "n", "no"}:
-            return answer.startswith("y")
+def boolean(text: str) -> bool:
+    """copier renders a boolean answer as ``True`` or ``False``."""
+    if text.lower() in {"true", "yes", "1"}:
+        return True
+    if text.lower() in {"false", "no", "0"}:
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="new_project.py",
-        description="Make a new project from this starter (README: Start your own project).",
+        prog="customize.py",
+        description="Make copier's copy of the template the project (copier.yml runs it).",
     )
-    parser.add_argument("target", nargs="?", help="folder to create (must not exist or be empty)")
-    parser.add_argument("--name", help="project name: lowercase, digits, - or _ (default: folder)")
-    parser.add_argument("--title", help="name shown on pages (default: from --name, Acme Chat)")
-    for key, choice in CHOICES.items():
-        parser.add_argument(
-            choice.flag,
-            dest=f"no_{key}",
-            action="store_true",
-            default=None,
-            help=f"remove {', '.join(choice.paths)} and every reference to them",
-        )
-    parser.add_argument("--no-git", action="store_true", help="do not git init the result")
-    parser.add_argument(
-        "--yes", "-y", action="store_true", help="never ask: keep every part not removed by a flag"
-    )
+    parser.add_argument("step", choices=["apply", "first-commit"])
+    parser.add_argument("--name", required=True, help="the project_name answer")
+    parser.add_argument("--title", default="", help="the title answer")
+    for key in CHOICES:
+        parser.add_argument(f"--{key}", type=boolean, default=True, help=CHOICES[key].question)
+    parser.add_argument("--root", type=Path, default=Path(), help="the project (copier: cwd)")
     return parser.parse_args(argv)
 
 
-def resolve(args: argparse.Namespace, interactive: bool) -> tuple[Path, Names, set[str]]:
-    target = args.target
-    if target is None:
-        if not interactive:
-            raise GeneratorError("give the folder to create: new_project.py <target_dir>")
-        target = input("Folder to create: ").strip()
-    target_path = Path(target).expanduser().resolve()
-    name = args.name
-    if name is None and interactive:
-        default = target_path.name.lower()
-        name = input(f"Project name [{default}]: ").strip() or default
-    names = Names.from_name(name or target_path.name, args.title)
-    removed = set()
-    for key, choice in CHOICES.items():
-        flagged = getattr(args, f"no_{key}")
-        if flagged or (flagged is None and interactive and not ask_yes_no(choice.question)):
-            removed.add(key)
-    return target_path, names, removed
-
-
-def generate(target: Path, names: Names, removed: set[str], *, git: bool = True) -> list[str]:
-    """Write the project; returns the edits that found nothing (empty when the template and
-    this script agree)."""
-    if target.exists() and any(target.iterdir()):
-        raise GeneratorError(f"{target} exists and is not empty")
-    if target == TEMPLATE_ROOT or TEMPLATE_ROOT in target.parents:
-        raise GeneratorError("the target must be outside the template")
-    target.mkdir(parents=True, exist_ok=True)
-    copy_tree(TEMPLATE_ROOT, target, removed)
-    project = Project(target)
+def apply(root: Path, names: Names, removed: set[str]) -> list[str]:
+    """Rename and remove in the rendered tree; returns the edits that found nothing (empty
+    when the template and these rules agree)."""
+    readme = root / "README.md"
+    fresh = readme.is_file() and TEMPLATE_README_MARK in readme.read_text(encoding="utf-8")
+    project = Project(root, owned=frozenset() if fresh else frozenset({"README.md"}))
+    remove_parts(project, removed)
     drop_template_only(project)
     for key in CHOICES:
         (DROP if key in removed else KEEP)[key](project)
     rename(project, names)
-    write_env(target)
-    if git:
-        print(git_init(target, names))
     return project.misses
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    interactive = not args.yes and sys.stdin.isatty()
-    try:
-        target, names, removed = resolve(args, interactive)
-        misses = generate(target, names, removed, git=not args.no_git)
-    except GeneratorError as error:
-        print(f"new_project.py: {error}", file=sys.stderr)
-        return 2
-    for miss in misses:
-        print(f"warning: template drifted, edit skipped: {miss}", file=sys.stderr)
-    kept = [key for key in CHOICES if key not in removed]
-    print(f"Created {names.title} ({names.slug}) in {target}")
-    print(f"  kept: {', '.join(kept) or 'core only'}; removed: {', '.join(sorted(removed)) or '-'}")
-    print("Next:")
-    print(f"  cd {args.target or target}")
-    print("  make run        # virtualenv, migrate, serve on http://127.0.0.1:8000")
-    if "demo" in removed:
-        print("  .venv/bin/python manage.py createsuperuser   # your first account")
-    print("  make test")
+    names = Names.from_name(args.name, args.title)
+    root = args.root.resolve()
+    if args.step == "first-commit":
+        write_env(root)
+        print(git_first_commit(root, names))
+        return 0
+    removed = {key for key in CHOICES if not getattr(args, key)}
+    for miss in apply(root, names, removed):
+        print(f"customize.py: warning: template drifted, edit skipped: {miss}", file=sys.stderr)
     return 0
 
 
