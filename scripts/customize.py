@@ -278,6 +278,8 @@ def drop_bench(project: Project) -> None:
     project.sub("Makefile", r"^## bench:.*\n(?:^.+\n)*\n", "", flags=re.MULTILINE)
     project.replace("Makefile", " test-fast bench lint ", " test-fast lint ")
     project.drop_lines("requirements-dev.txt", "py-spy")
+    project.drop_lines("requirements-dev.txt", "granian")
+    project.drop_lines("requirements-dev.txt", "wsproto")
     project.drop_lines("requirements-dev.txt", "# Benchmark only")
     project.replace("requirements-dev.txt", " and make bench's uvicorn variant", "")
     project.drop_lines(".gitignore", "bench/results/")
