@@ -222,6 +222,9 @@ class RoomChannel(Channel):
         if not permissions.can_view(self.role):
             await self.socket.end(CloseCode.FORBIDDEN, "membership_removed")
 
+    async def room_read(self, event: dict) -> None:
+        """A read position moved: news for protocol 3 sockets only (they keep a room list)."""
+
     def differs(self, verdict: Verdict) -> bool:
         return not verdict.room_exists or verdict.role != self.role
 

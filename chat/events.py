@@ -70,6 +70,12 @@ def membership_changed(*, room_id: int, user_id: int, role: str | None) -> dict:
     return {"type": "membership.changed", "room_id": room_id, "user_id": user_id, "role": role}
 
 
+def read_moved(*, room: str, seq: int, origin: str | None) -> dict:
+    """The user's read position in ``room`` is ``seq`` now; ``origin``: the socket that moved it
+    (answered directly), or None."""
+    return {"type": "room.read", "room": room, "seq": seq, "channel": origin}
+
+
 def credentials_revoked(
     *,
     failure: str,

@@ -123,6 +123,8 @@ class Membership(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
+    # The room's stream position the member has read up to (never moves back).
+    read_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import connections, router
-from django.db.models import Field, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Field, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import EndedLogin
 from accounts.tokens import LOGIN_ENDED
@@ -312,3 +312,33 @@ def room_access_of(*, pairs: set[tuple[int, int]]) -> RoomAccess:
             ).values_list("user_id", "room_id", "role")
             roles.update(((user_id, room_id), role) for user_id, room_id, role in rows)
     return RoomAccess(rooms=frozenset(rooms), roles=roles)
+
+
+def hello_rooms(*, user_id: int, limit: int) -> tuple[list[dict], bool]:
+    """The user's rooms for protocol 3's ``hello`` (by slug, at most ``limit``; True: there are
+    more), each with its stream head, the member's read position and the messages by others
+    after it (deleted ones are gone from ``Message``). One query."""
+    rows = list(
+        Membership.objects.filter(user_id=user_id)
+        .values("role", "read_seq", slug=F("room__slug"), name=F("room__name"), seq=F("room__seq"))
+        .annotate(
+            unread=Count(
+                "room__messages",
+                filter=Q(room__messages__seq__gt=F("read_seq"))
+                & ~Q(room__messages__author_id=user_id),
+            )
+        )
+        .order_by("room__slug")[: limit + 1]
+    )
+    rooms = [
+        {
+            "room": row["slug"],
+            "name": row["name"],
+            "role": row["role"],
+            "seq": row["seq"],
+            "read_seq": row["read_seq"],
+            "unread": row["unread"],
+        }
+        for row in rows[:limit]
+    ]
+    return rooms, len(rows) > limit

@@ -9,7 +9,9 @@ Unique constraints back it up: an ``IntegrityError`` becomes a domain error, nev
 
 from django.db import IntegrityError, transaction
 
-from . import permissions, selectors
+from realtime import bus
+
+from . import events, permissions, selectors
 from .models import DeletedMessage, Membership, Message, Role, Room
 
 
@@ -222,3 +224,27 @@ def _lock_room_and_get_role(*, room_id: int, user) -> str | None:
 
 def _owner_count(room_id: int) -> int:
     return Membership.objects.filter(room_id=room_id, role=Role.OWNER).count()
+
+
+def read_position_move(*, user_id: int, room_id: int, seq: int, origin: str | None = None) -> int:
+    """Move the member's read position up to ``seq`` (capped at the room's head; never back, so
+    a slow tab cannot undo a faster one) and tell the user's sockets but ``origin`` (the socket
+    that asked, which gets the reply); returns the position."""
+    with transaction.atomic():
+        room = Room.objects.filter(pk=room_id).values("seq", "slug").first()
+        if room is None:
+            return 0
+        head = room["seq"]
+        target = min(seq, head)
+        Membership.objects.filter(user_id=user_id, room_id=room_id, read_seq__lt=target).update(
+            read_seq=target
+        )
+        position = (
+            Membership.objects.filter(user_id=user_id, room_id=room_id)
+            .values_list("read_seq", flat=True)
+            .first()
+        ) or 0
+        bus.to_user_after_commit(
+            user_id, events.read_moved(room=room["slug"], seq=position, origin=origin)
+        )
+        return position

@@ -88,6 +88,14 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_FRAME = "unsupported_frame"
     """A binary frame; this protocol is JSON text only."""
 
+    NOT_JOINED = "not_joined"
+    """Protocol 3: a command for a room this socket has not joined; nothing was stored. Join
+    the room first."""
+
+    ALREADY_JOINED = "already_joined"
+    """Protocol 3: a ``room.join`` for a room this socket has joined already; nothing changed
+    (no second delivery, no second presence)."""
+
     AUTH_FAILED = "auth_failed"
     """Sent just before a 4001 close; ``detail`` holds the failure class (daphne drops close
     reasons, so this frame is how every client learns it)."""
@@ -135,6 +143,8 @@ ERROR_ACTIONS: dict[ErrorCode, ClientAction] = {
     ErrorCode.RATE_LIMITED: ClientAction.RETRY_LATER,
     ErrorCode.UNAVAILABLE: ClientAction.RETRY_LATER,
     ErrorCode.UNSUPPORTED_FRAME: ClientAction.NEVER,
+    ErrorCode.NOT_JOINED: ClientAction.NEVER,
+    ErrorCode.ALREADY_JOINED: ClientAction.NEVER,
     ErrorCode.AUTH_FAILED: ClientAction.REAUTHENTICATE,
 }
 

@@ -28,6 +28,7 @@ class RealtimeSettings:
     flood_close_after: int
     max_sockets_per_user: int
     max_sockets_per_process: int
+    max_rooms_per_socket: int
     layer_timeout: float
     max_failed_auth_per_address: int
     failed_auth_window_seconds: float

@@ -25,6 +25,7 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     that socket alone with 1011 and is logged once, with its traceback."""
 
     accepted = False
+    subprotocols: tuple[str, ...] = (SUBPROTOCOL,)  # the protocols it speaks, preferred first
 
     async def __call__(self, scope, receive, send):
         try:
@@ -42,8 +43,9 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     async def accept(self, subprotocol=None, headers=None) -> None:
         # A client that offered the protocol's name gets it back, as RFC 6455 requires (a
         # browser fails a handshake that selects none of what it offered); never the bearer.
-        if subprotocol is None and SUBPROTOCOL in (self.scope.get("subprotocols") or ()):
-            subprotocol = SUBPROTOCOL
+        offered = self.scope.get("subprotocols") or ()
+        if subprotocol is None:
+            subprotocol = next((name for name in self.subprotocols if name in offered), None)
         await super().accept(subprotocol, headers)
         self.accepted = True
 
@@ -52,8 +54,12 @@ class GuardedConsumer(AsyncWebsocketConsumer):
         metrics.record_frames_out()
 
     async def dispatch(self, message: dict) -> None:
+        await self.guarded(self.handle, message)
+
+    async def guarded(self, handler, message: dict) -> None:
+        """Run ``handler(message)`` under the failure policy."""
         try:
-            await self.handle(message)
+            await handler(message)
         except StopConsumer:
             raise
         except Exception:

@@ -92,7 +92,7 @@ class MemoryPresence:
         written) when the user already holds ``max_sockets``."""
         sockets = self.user_sockets[user_id]
         sockets.add(channel)
-        if len(sockets) > max_sockets:
+        if len({held.partition("#")[0] for held in sockets}) > max_sockets:
             self._release(user_id, channel)
             return None
         room = self.rooms[room_id]

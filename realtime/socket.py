@@ -116,12 +116,16 @@ class Socket(GuardedConsumer):
             # A token or ticket socket: its user row (exists, active, token not revoked) is read
             # with what the join needs, one query in one thread hop. First, so every step below
             # sees the user (or the failure) just as when the middleware read it.
-            user = await self.channel.read(
+            user = await self.read_user(
                 user_id=check.value, user_field=check.field, login_id=check.login_id
             )
             settle_user(self.scope, user)
         self.credential = self.scope["credential"]
         self.user = self.scope["user"]
+
+    async def read_user(self, *, user_id, user_field: str, login_id: str | None):
+        """The credential's user row (with what the channel's join needs)."""
+        return await self.channel.read(user_id=user_id, user_field=user_field, login_id=login_id)
 
     async def _check_credential(self) -> None:
         failure = self.credential.failure
@@ -204,7 +208,7 @@ class Socket(GuardedConsumer):
             await self.send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
             return
         try:
-            command = parse_client_frame(text_data, max_body_chars=self.conf.max_body_chars)
+            command = self.parse(text_data)
         except ProtocolError as error:
             metrics.record_frame_in(None)
             await self.send_error(error.code, error.detail, error.client_id)
@@ -215,7 +219,7 @@ class Socket(GuardedConsumer):
                 case RefreshAuth():
                     await self.lease.refresh(command.token)
                 case _:
-                    await self.channel.handle_command(command)
+                    await self.handle_command(command)
         except DatabaseError:
             logger.warning("database unavailable for %s", type(command).__name__, exc_info=True)
             await self.send_error(
@@ -223,6 +227,14 @@ class Socket(GuardedConsumer):
                 "Not stored; try again shortly.",
                 getattr(command, "client_id", None),
             )
+
+    def parse(self, text: str):
+        """One text frame as a command (``realtime.protocol``), or ``ProtocolError``."""
+        return parse_client_frame(text, max_body_chars=self.conf.max_body_chars)
+
+    async def handle_command(self, command) -> None:
+        """A command that is not the socket's own (``auth.refresh``): the channel's."""
+        await self.channel.handle_command(command)
 
     async def _refuse_for_rate(self) -> None:
         self.refused_in_row += 1
@@ -326,12 +338,14 @@ class Socket(GuardedConsumer):
     async def send_error(self, code: ErrorCode, detail: str, client_id: str | None = None) -> None:
         await self.send(text_data=error_frame(code, detail, client_id))
 
-    def log(self, event: str, *, code: int | None, reason: str | None = None) -> None:
-        """One audit line (``realtime.audit``)."""
+    def log(
+        self, event: str, *, code: int | None, reason: str | None = None, topic: str | None = None
+    ) -> None:
+        """One audit line (``realtime.audit``); ``topic``: the channel's unless named."""
         audit(
             event,
             user_id=user_id_for_log(self.scope, self.user),
-            topic=self.channel.name,
+            topic=topic or self.channel.name,
             auth=self.credential.method.value,
             code=code,
             reason=reason,

@@ -39,6 +39,8 @@ CHAT_HANDSHAKE_WINDOW_SECONDS = env.float("CHAT_HANDSHAKE_WINDOW_SECONDS", defau
 # Frames refused in a row for rate before the socket is closed 4008.
 CHAT_FLOOD_CLOSE_AFTER = env.int("CHAT_FLOOD_CLOSE_AFTER", default=10)
 CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=10)
+# Rooms one /ws/ socket may have joined at once (protocol 3); the next join: too_many_rooms.
+CHAT_MAX_ROOMS_PER_SOCKET = env.int("CHAT_MAX_ROOMS_PER_SOCKET", default=100)
 CHAT_MAX_SOCKETS_PER_PROCESS = env.int("CHAT_MAX_SOCKETS_PER_PROCESS", default=5000)
 # Seconds the channel layer / presence store may take at connect before the socket gets 1013.
 CHAT_LAYER_TIMEOUT = env.float("CHAT_LAYER_TIMEOUT", default=3.0)

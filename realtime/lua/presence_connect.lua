@@ -4,9 +4,20 @@ redis.call('HSET', KEYS[4], ARGV[5], ARGV[1])
 redis.call('EXPIRE', KEYS[4], ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[6])
 local flat = redis.call('HGETALL', KEYS[4])
+-- A field is a socket's channel, or "<channel>#<room>" for one room of a many-room socket:
+-- the cap counts sockets (distinct channels), not rooms.
 local sockets = 0
+local seen = {}
 for i = 1, #flat, 2 do
-  if alive(flat[i + 1]) then sockets = sockets + 1 else redis.call('HDEL', KEYS[4], flat[i]) end
+  if alive(flat[i + 1]) then
+    local socket = string.match(flat[i], '^[^#]*')
+    if not seen[socket] then
+      seen[socket] = true
+      sockets = sockets + 1
+    end
+  else
+    redis.call('HDEL', KEYS[4], flat[i])
+  end
 end
 if sockets > tonumber(ARGV[7]) then
   release_socket()

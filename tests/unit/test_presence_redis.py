@@ -7,7 +7,7 @@ import secrets
 import pytest
 import redis.asyncio as redis
 
-from realtime.presence import LocalSocket, RedisPresence
+from realtime.presence import LocalSocket, MemoryPresence, RedisPresence
 
 pytestmark = pytest.mark.services
 
@@ -192,3 +192,28 @@ async def test_a_departure_that_failed_is_made_at_the_next_renewal(client, make_
     assert process.announced[-1] == (1, ["bob"], False)
     assert process.store.departures == []
     assert await process.connect(room_id=1, username="bob", user_id=2, most=1) is not None
+
+
+@pytest.mark.parametrize("store", ["redis", "memory"])
+async def test_the_per_user_cap_counts_a_many_room_socket_once(client, store):
+    """A ``/ws/`` socket holds one field per room (``<channel>#<room>``): one socket for the cap,
+    and leaving one room leaves the others counted."""
+    presence = MemoryPresence() if store == "memory" else Process(*client).store
+
+    async def connect(room_id: int, channel: str):
+        return await presence.connect(
+            room_id=room_id, username="bob", user_id=2, channel=channel, max_sockets=1
+        )
+
+    try:
+        assert await connect(1, "sock!a#lobby") is not None
+        assert await connect(2, "sock!a#staff") is not None  # the same socket, its second room
+        assert await connect(1, "sock!b") is None  # a second socket: over the cap
+        left = await presence.disconnect(
+            room_id=1, username="bob", user_id=2, channel="sock!a#lobby"
+        )
+        assert left.changed
+        assert await connect(3, "sock!b") is None  # still one socket, in staff
+    finally:
+        if store == "redis" and presence.keeper is not None:
+            presence.keeper.cancel()
