@@ -26,6 +26,7 @@ from .serializers import (
     MembershipChangeSerializer,
     MembershipSerializer,
     MessageSerializer,
+    ReadPositionSerializer,
     RoomSerializer,
 )
 
@@ -103,6 +104,24 @@ class RoomDestroy(APIView):
         except services.ServiceError as error:
             raise _api_error(error) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReadPosition(APIView):
+    """``POST {"seq": n}``: the caller read the room up to ``n`` (capped at the room's head;
+    never moves back); answers the position. The caller's ``/ws/`` sockets hear ``room.read``.
+    Not a member: 404."""
+
+    @extend_schema(request=ReadPositionSerializer, responses={200: ReadPositionSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        membership = _membership_or_404(request, slug)
+        serializer = ReadPositionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        position = services.read_position_move(
+            user_id=request.user.pk,
+            room_id=membership.room_id,
+            seq=serializer.validated_data["seq"],
+        )
+        return Response({"seq": position})
 
 
 class StrictCursorPagination(CursorPagination):

@@ -7,7 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import connections, router
-from django.db.models import Count, F, Field, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Field, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import EndedLogin
 from accounts.tokens import LOGIN_ENDED
@@ -131,9 +132,44 @@ def rooms_for_user(*, user) -> QuerySet[Membership]:
 
 
 def rooms_with_role(*, user) -> QuerySet[Room]:
-    """The user's rooms, each annotated with ``caller_role`` (the user's role in it)."""
-    role = Membership.objects.filter(room=OuterRef("pk"), user=user).values("role")[:1]
-    return Room.objects.filter(memberships__user=user).annotate(caller_role=Subquery(role))
+    """The user's rooms (``user``: a user or its pk), each annotated with ``caller_role`` and
+    ``caller_read_seq`` (the user's role and read position in it) and ``unread`` (messages by
+    others after that position; a deleted message is gone from ``Message``)."""
+    mine = Membership.objects.filter(room=OuterRef("pk"), user=user)
+    unread = (
+        Message.objects.filter(room=OuterRef("pk"), seq__gt=OuterRef("caller_read_seq"))
+        .exclude(author=user)
+        .order_by()
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        Room.objects.filter(memberships__user=user)
+        .annotate(
+            caller_role=Subquery(mine.values("role")[:1]),
+            caller_read_seq=Subquery(mine.values("read_seq")[:1]),
+        )
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+    )
+
+
+def hello_rooms(*, user_id: int, limit: int) -> tuple[list[dict], bool]:
+    """The user's rooms for protocol 3's ``hello``: by slug, at most ``limit`` (True: there are
+    more, ``GET /api/rooms/`` lists them all). One query."""
+    rows = list(rooms_with_role(user=user_id).order_by("slug")[: limit + 1])
+    rooms = [
+        {
+            "room": room.slug,
+            "name": room.name,
+            "role": room.caller_role,
+            "seq": room.seq,
+            "read_seq": room.caller_read_seq,
+            "unread": room.unread,
+        }
+        for room in rows[:limit]
+    ]
+    return rooms, len(rows) > limit
 
 
 def room_for_member(*, slug: str, user) -> Membership | None:
@@ -312,33 +348,3 @@ def room_access_of(*, pairs: set[tuple[int, int]]) -> RoomAccess:
             ).values_list("user_id", "room_id", "role")
             roles.update(((user_id, room_id), role) for user_id, room_id, role in rows)
     return RoomAccess(rooms=frozenset(rooms), roles=roles)
-
-
-def hello_rooms(*, user_id: int, limit: int) -> tuple[list[dict], bool]:
-    """The user's rooms for protocol 3's ``hello`` (by slug, at most ``limit``; True: there are
-    more), each with its stream head, the member's read position and the messages by others
-    after it (deleted ones are gone from ``Message``). One query."""
-    rows = list(
-        Membership.objects.filter(user_id=user_id)
-        .values("role", "read_seq", slug=F("room__slug"), name=F("room__name"), seq=F("room__seq"))
-        .annotate(
-            unread=Count(
-                "room__messages",
-                filter=Q(room__messages__seq__gt=F("read_seq"))
-                & ~Q(room__messages__author_id=user_id),
-            )
-        )
-        .order_by("room__slug")[: limit + 1]
-    )
-    rooms = [
-        {
-            "room": row["slug"],
-            "name": row["name"],
-            "role": row["role"],
-            "seq": row["seq"],
-            "read_seq": row["read_seq"],
-            "unread": row["unread"],
-        }
-        for row in rows[:limit]
-    ]
-    return rooms, len(rows) > limit
