@@ -18,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from .close_codes import CloseCode
 from .protocol import COMMAND_TYPES
+from .protocol_v3 import COMMAND_TYPES as ROOM_COMMAND_TYPES
 
 # Label values ---------------------------------------------------------------------------
 
@@ -70,8 +71,8 @@ class LayerOperation(StrEnum):
     """The ``/readyz`` round trip."""
 
 
-# Frame types a client may send: the parser's own set; anything else counts as "invalid".
-FRAME_TYPES_IN = COMMAND_TYPES
+# Frame types a client may send: the parsers' own sets; anything else counts as "invalid".
+FRAME_TYPES_IN = COMMAND_TYPES + ROOM_COMMAND_TYPES
 FRAME_TYPE_INVALID = "invalid"
 # Close codes a handshake may end with: the server's own, plus 403 for a refusal before accept.
 HANDSHAKE_REFUSED_BEFORE_ACCEPT = 403

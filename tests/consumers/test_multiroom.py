@@ -15,6 +15,7 @@ from realtime.runtime import reset_runtimes, runtime
 
 from ..factories import MembershipFactory, MessageFactory
 from ..tokens import access_token, ticket_for_token
+from ..unit.test_metrics import value
 from .conftest import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -314,3 +315,30 @@ async def test_the_room_socket_is_unchanged_beside_it(open_socket, make_client, 
     await alice.send({"type": "message.send", "body": "hello"})
     assert (await alice.receive())["type"] == "message.new"
     assert (await bob.receive())["room"] == "lobby"
+
+
+async def test_in_band_refresh_and_frame_metrics(open_socket, two_rooms):
+    _lobby, _staff, users = two_rooms
+    token = await sync_to_async(access_token)(users["bob"])
+    bob, _ = await open_socket(query=f"?token={token}")
+    joins = value("chat_frames_received_total", type="room.join")
+    await join(bob, "lobby")
+    assert value("chat_frames_received_total", type="room.join") == joins + 1
+    fresh = await sync_to_async(access_token)(users["bob"])
+    await bob.send({"type": "auth.refresh", "token": fresh})
+    assert (await bob.receive())["type"] == "auth.refreshed"
+
+
+async def test_malformed_commands_are_errors_and_the_socket_stays(open_socket, two_rooms):
+    _lobby, _staff, users = two_rooms
+    bob, _ = await open_socket(users["bob"])
+    for frame in (
+        {"type": "room.join"},
+        {"type": "room.join", "room": "lobby", "since": {"seq": 1}},
+        {"type": "room.read", "room": "lobby", "seq": -1},
+        {"type": "room.join", "room": "lobby", "ref": ""},
+        {"type": "message.send", "body": "no room"},
+    ):
+        await bob.send(frame)
+        assert (await bob.receive())["code"] == ErrorCode.INVALID_MESSAGE, frame
+    assert (await join(bob, "lobby"))["type"] == "room.joined"

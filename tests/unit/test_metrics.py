@@ -57,14 +57,21 @@ def test_frames_in_count_by_known_type_and_bound_the_rest():
     assert value("chat_frames_received_total", type="message.send") == before_send + 1
     assert value("chat_frames_received_total", type="invalid") == before_invalid + 4
     types = {labels["type"] for labels in exposed("chat_frames_received_total")}
-    assert types == {"message.send", "message.delete", "auth.refresh", "invalid"}
+    assert types == {"message.send", "message.delete", "auth.refresh", "invalid"} | {
+        "room.join",
+        "room.leave",
+        "room.read",
+    }
 
 
 def test_frame_labels_are_the_parsers_command_set():
-    """One source: a command the parser accepts is never counted as "invalid"."""
+    """One source: a command a parser accepts (protocol 2's or 3's) is never counted as
+    "invalid"."""
     from realtime.protocol import COMMAND_TYPES
+    from realtime.protocol_v3 import COMMAND_TYPES as ROOM_COMMAND_TYPES
 
-    assert set(metrics.FRAME_TYPES_IN) == set(COMMAND_TYPES) >= {"auth.refresh"}
+    assert set(metrics.FRAME_TYPES_IN) == set(COMMAND_TYPES) | set(ROOM_COMMAND_TYPES)
+    assert set(COMMAND_TYPES) >= {"auth.refresh"}
 
 
 def test_frames_out_count():
