@@ -11,8 +11,10 @@ from websockets.asyncio.client import connect
 from chat.models import Membership, Role, Room
 from realtime.close_codes import CloseCode
 
-from ..live import next_frame
+from ..live import next_frame, wait_close
 from ..tokens import access_token
+from .test_protocol_v2 import ticket_for
+from .test_wire import handshake_status, session_headers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -64,3 +66,21 @@ async def test_one_socket_two_rooms_a_refusal_and_a_removal(live_daphne, lobby_u
         ack = await command(ws, sent, "message.ack")
         assert ack["room"] == "staff"
         assert ws.close_code is None
+
+
+async def test_cookie_from_the_site_and_a_roomless_ticket_open_ws(live_daphne, lobby_users):
+    headers = await sync_to_async(session_headers)(live_daphne, "alice")
+    async with connect(f"{live_daphne.ws}/ws/", additional_headers=headers) as ws:
+        assert (await next_frame(ws, "hello"))["user"] == "alice"
+    foreign = headers | {"Origin": "https://evil.example"}
+    assert await handshake_status(f"{live_daphne.ws}/ws/", additional_headers=foreign) == 403
+
+    ticket = await sync_to_async(ticket_for)(live_daphne, lobby_users["bob"])
+    async with connect(f"{live_daphne.ws}/ws/?ticket={ticket}") as ws:
+        assert (await next_frame(ws, "hello"))["user"] == "bob"
+        joined = await command(ws, {"type": "room.join", "room": "lobby"}, "room.joined")
+        assert joined["protocol"] == 3
+    bound = await sync_to_async(ticket_for)(live_daphne, lobby_users["bob"], room="lobby")
+    async with connect(f"{live_daphne.ws}/ws/?ticket={bound}") as ws:
+        assert (await next_frame(ws, "error"))["detail"] == "ticket_wrong_room"
+        assert (await wait_close(ws))[0] == CloseCode.UNAUTHENTICATED
