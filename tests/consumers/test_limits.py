@@ -120,3 +120,21 @@ async def test_failed_auth_crowd_from_one_address_is_refused_before_accept(
     assert not connected  # refused at the handshake: daphne answers HTTP 403
     alice = await make_client("lobby", users["alice"])
     await alice.join()  # a real user from the same address still gets in
+
+
+async def test_sockets_the_presence_store_finds_over_the_cap_close_4029_newest_only(
+    make_client, room_with_roles
+):
+    # After Redis lost its counts, the store names the sockets past the per-user cap
+    # (tests/unit/test_presence_redis.py); the process closes exactly those, 4029.
+    _, users = room_with_roles
+    older = await make_client("lobby", users["bob"])
+    newer = await make_client("lobby", users["bob"])
+    await older.join()
+    await newer.join()
+    state = runtime()
+    sockets = {s.opened_at: s for s in state._open_sockets() if s.user.pk == users["bob"].pk}
+    newest = sockets[max(sockets)]
+    await state._close_over_cap([newest.channel_name])
+    assert await newer.close_code() == CloseCode.TOO_MANY_CONNECTIONS
+    assert await older.nothing_received()
