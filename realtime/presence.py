@@ -45,6 +45,11 @@ class LocalSocket:
     username: str
     user_id: int
     channel: str
+    opened_at: float = 0.0  # monotonic: the newest go first when a user is over the cap
+
+
+# Closes this process's sockets on these channels: their user holds more than the cap.
+OverCap = Callable[[list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +172,12 @@ class RedisPresence:
         lease_seconds: float,
         announce: Announcer,
         local_sockets: Callable[[], Iterable[LocalSocket]],
+        max_sockets_per_user: int | None = None,
+        over_cap: OverCap | None = None,
     ) -> None:
         self.client, self.prefix, self.lease_seconds = client, prefix, lease_seconds
         self.announce, self.local_sockets = announce, local_sockets
+        self.max_sockets_per_user, self.over_cap = max_sockets_per_user, over_cap
         self.process = uuid.uuid4().hex  # 32 characters: the room-field prefix
         self.leases_key = f"{prefix}:procs"
         self.keeper: asyncio.Task | None = None
@@ -275,12 +283,14 @@ class RedisPresence:
                 logger.warning("presence lease not renewed: %s", type(error).__name__)
 
     async def _write_back(self) -> None:
-        """This process was reaped while alive (stalled past its lease): restore its sockets,
-        and tell their rooms who is back."""
+        """This process was reaped while alive (stalled past its lease) or Redis lost its state
+        (a restart): restore its sockets, tell their rooms who is back, and hold the per-user
+        cap again."""
         sockets = list(self.local_sockets())
         logger.warning("presence lease had lapsed; writing back %s sockets", len(sockets))
+        held: dict[int, int] = {}
         for socket in sockets:
-            _, version, _ = await self._socket_script(
+            count, version, _ = await self._socket_script(
                 "connect",
                 socket.room_id,
                 socket.username,
@@ -288,5 +298,24 @@ class RedisPresence:
                 socket.channel,
                 self.UNLIMITED,
             )
+            held[socket.user_id] = int(count)  # the last write sees all the user's sockets
             if int(version):
                 await self.announce(socket.room_id, [socket.username], True, int(version))
+        await self._close_over_cap(sockets, held)
+
+    async def _close_over_cap(self, sockets: list[LocalSocket], held: dict[int, int]) -> None:
+        """While Redis had lost the counts, sockets were admitted past the per-user cap; once
+        every process has written its sockets back, the last one to do so sees the whole count
+        and closes its newest sockets of that user until the cap holds again."""
+        cap, close = self.max_sockets_per_user, self.over_cap
+        if cap is None or close is None:
+            return
+        closing: list[str] = []
+        for user_id, count in held.items():
+            if count > cap:
+                own = [socket for socket in sockets if socket.user_id == user_id]
+                own.sort(key=lambda socket: socket.opened_at, reverse=True)
+                closing += [socket.channel for socket in own[: count - cap]]
+        if closing:
+            logger.warning("closing %s sockets over the per-user cap", len(closing))
+            await close(closing)

@@ -26,6 +26,7 @@ from config.redis_clients import async_client
 
 from . import bus, metrics
 from .budgets import MemoryBudget, RedisBudget
+from .close_codes import CloseCode
 from .conf import RealtimeSettings
 from .fanout import RoomFanout
 from .layer_health import on_layer_failure
@@ -105,6 +106,8 @@ class Runtime:
                 lease_seconds=conf.presence_lease_seconds,
                 announce=self._announce,
                 local_sockets=self._local_sockets,
+                max_sockets_per_user=conf.max_sockets_per_user,
+                over_cap=self._close_over_cap,
             )
             budgets = {
                 name: RedisBudget(
@@ -151,6 +154,17 @@ class Runtime:
                     username=socket.user.get_username(),
                     user_id=socket.user.pk,
                     channel=socket.channel_name,
+                    opened_at=socket.opened_at,
+                )
+
+    async def _close_over_cap(self, channels: list[str]) -> None:
+        """The presence store found these sockets' users over the per-user cap (after Redis
+        lost its counts): 4029, as the handshake would have answered."""
+        wanted = set(channels)
+        for socket in list(self._open_sockets()):
+            if socket.channel_name in wanted:
+                await socket.end(
+                    CloseCode.TOO_MANY_CONNECTIONS, "too_many_sockets", event="over_cap"
                 )
 
 

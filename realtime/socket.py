@@ -50,10 +50,12 @@ class Socket(GuardedConsumer):
     authority_changed_at = 0.0  # monotonic time of the last role event or refresh
     reserved = False  # holds one of the process's connecting places
     subscribed = False  # the join's layer and presence steps ran (some or all)
+    opened_at = 0.0  # monotonic time the handshake began: newest first when over a cap
 
     # Lifecycle -------------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        self.opened_at = time.monotonic()
         self.conf = runtime().settings
         self.credential: Credential = self.scope["credential"]
         self.subscriptions: dict[int, Subscription] = {}

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 from django.db import connection
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +136,46 @@ def login_session(server: LiveServer, username: str, password: str) -> httpx.Cli
     assert response.status_code == 302, response.text
     assert "sessionid" in client.cookies
     return client
+
+
+def session_cookie(server: LiveServer, username: str) -> str:
+    """A logged-in session's cookie value, from the real login form (the cast's password)."""
+    from .factories import PASSWORD
+
+    return login_session(server, username, PASSWORD).cookies["sessionid"]
+
+
+def session_headers(server: LiveServer, username: str) -> dict:
+    """What a browser page of the site sends with its socket: the session cookie and Origin."""
+    return {"Cookie": f"sessionid={session_cookie(server, username)}", "Origin": server.http}
+
+
+async def close_code_of(url: str, **kwargs) -> int:
+    """Connect, read until the server closes, return the close code the client saw."""
+    async with connect(url, compression=None, **kwargs) as ws:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=5)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code
+
+
+async def handshake_status(url: str, **kwargs) -> int:
+    """The HTTP status of a handshake the server refuses before accepting it."""
+    try:
+        async with connect(url, **kwargs):
+            pass
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    raise AssertionError(f"the handshake to {url} was accepted")
+
+
+async def refused_with(url: str, **kwargs) -> str:
+    """Connect, expect the 4001 refusal; the failure class from its last error frame."""
+    from realtime.close_codes import CloseCode
+
+    async with connect(url, **kwargs) as ws:
+        frame = await next_frame(ws, "error")
+        code, _ = await wait_close(ws)
+    assert code == CloseCode.UNAUTHENTICATED
+    return frame["detail"]

@@ -342,3 +342,13 @@ async def test_malformed_commands_are_errors_and_the_socket_stays(open_socket, t
         await bob.send(frame)
         assert (await bob.receive())["code"] == ErrorCode.INVALID_MESSAGE, frame
     assert (await join(bob, "lobby"))["type"] == "room.joined"
+
+
+async def test_over_the_cap_after_a_redis_restart_closes_the_whole_socket(open_socket, two_rooms):
+    lobby, _staff, users = two_rooms
+    bob, _ = await open_socket(users["bob"])
+    await join(bob, "lobby")
+    await join(bob, "staff")
+    (view,) = runtime().fanout.rooms[lobby.pk]
+    await runtime()._close_over_cap([view.channel_name])
+    assert await bob.close_code() == CloseCode.TOO_MANY_CONNECTIONS

@@ -11,10 +11,9 @@ from websockets.asyncio.client import connect
 from chat.models import Membership, Role, Room
 from realtime.close_codes import CloseCode
 
-from ..live import next_frame, wait_close
+from ..live import handshake_status, next_frame, session_headers, wait_close
 from ..tokens import access_token
-from .test_protocol_v2 import ticket_for
-from .test_wire import handshake_status, session_headers
+from .test_credentials_wire import ticket_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -8,37 +8,15 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from realtime.close_codes import CloseCode
 
 from ..factories import PASSWORD
-from ..live import login_session, next_frame
+from ..live import close_code_of, handshake_status, next_frame, session_headers
 from ..tokens import access_token, bad_tokens, unsigned_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def session_headers(server, username) -> dict:
-    client = login_session(server, username, PASSWORD)
-    return {"Cookie": f"sessionid={client.cookies['sessionid']}", "Origin": server.http}
-
-
-async def close_code_of(url: str, **kwargs) -> int:
-    """Connect, read until the server closes, return the close code the client saw."""
-    async with connect(url, compression=None, **kwargs) as ws:
-        try:
-            while True:
-                await asyncio.wait_for(ws.recv(), timeout=5)
-        except ConnectionClosed as closed:
-            return closed.rcvd.code
-
-
-async def handshake_status(url: str, **kwargs) -> int:
-    with pytest.raises(InvalidStatus) as refused:
-        async with connect(url, **kwargs):
-            pass
-    return refused.value.response.status_code
 
 
 async def test_session_login_then_live_broadcast(live_daphne, lobby_users):
@@ -98,32 +76,6 @@ async def test_unknown_room_closes_4004(live_daphne, lobby_users):
     assert await close_code_of(url, additional_headers=headers) == CloseCode.ROOM_NOT_FOUND
 
 
-async def test_foreign_origin_is_refused_at_handshake(live_daphne, lobby_users):
-    headers = session_headers(live_daphne, "alice") | {"Origin": "https://evil.example"}
-    assert (
-        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
-        == 403
-    )
-
-
-async def test_same_host_other_port_origin_is_refused(live_daphne, lobby_users):
-    headers = session_headers(live_daphne, "alice") | {"Origin": "http://127.0.0.1:1"}
-    assert (
-        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
-        == 403
-    )
-
-
-async def test_same_host_and_port_other_scheme_origin_is_refused(live_daphne, lobby_users):
-    """An https page's cookie must not ride a plain ws:// socket (scheme, host and port)."""
-    origin = live_daphne.http.replace("http://", "https://")
-    headers = session_headers(live_daphne, "alice") | {"Origin": origin}
-    assert (
-        await handshake_status(f"{live_daphne.ws}/ws/rooms/lobby/", additional_headers=headers)
-        == 403
-    )
-
-
 # --- JWT clients ----------------------------------------------------------------------------
 
 
@@ -175,32 +127,3 @@ async def test_token_closes_4001_within_a_second_of_expiry(live_daphne, lobby_us
     assert code == CloseCode.UNAUTHENTICATED
     assert 1.0 <= elapsed <= 3.0 + 0.5  # exp has whole-second resolution
     assert token not in live_daphne.logs()
-
-
-@pytest.mark.parametrize(
-    ("credential", "origin", "accepted"),
-    [
-        ("session", "same", True),
-        ("session", None, False),
-        ("token", None, True),
-        ("token", "foreign", False),
-    ],
-)
-async def test_origin_rules_by_credential(live_daphne, lobby_users, credential, origin, accepted):
-    url = f"{live_daphne.ws}/ws/rooms/lobby/"
-    headers = {}
-    if credential == "session":
-        headers = session_headers(live_daphne, "bob")
-        headers.pop("Origin")
-    else:
-        url += f"?token={access_token(lobby_users['bob'])}"
-    if origin == "same":
-        headers["Origin"] = live_daphne.http
-    elif origin == "foreign":
-        headers["Origin"] = "https://evil.example"
-    if accepted:
-        async with connect(url, additional_headers=headers) as ws:
-            await ws.send('{"type": "message.send", "body": "origin ok"}')
-            assert (await next_frame(ws))["body"] == "origin ok"
-    else:
-        assert await handshake_status(url, additional_headers=headers) == 403

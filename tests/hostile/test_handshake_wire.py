@@ -1,6 +1,7 @@
 """Hostile handshakes against a live daphne: token parameters, cookie vs token, garbage query
-strings, slug tricks, origins, and a slowloris crowd. After each test the accounting checks
-that a normal member still sends and receives and that nothing was lost.
+strings, slug tricks, and a slowloris crowd (origins: ``tests/e2e/test_origins_wire.py``). After
+each test the accounting checks that a normal member still sends and receives and that nothing
+was lost.
 """
 
 import asyncio
@@ -15,14 +16,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from accounts.credentials import AuthFailure
 from realtime.close_codes import CloseCode
 
-from ..factories import PASSWORD
-from ..live import login_session, next_frame
+from ..live import next_frame, session_cookie
 from .ledger import LEDGER
 from .rawws import RawSocket
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
-
-FORBIDDEN_HANDSHAKE = 403
 
 
 async def outcome(url: str, **kwargs) -> tuple:
@@ -47,9 +45,8 @@ async def outcome(url: str, **kwargs) -> tuple:
         return ("http", refused.response.status_code)
 
 
-async def session_cookie(server, username: str) -> str:
-    client = await asyncio.to_thread(login_session, server, username, PASSWORD)
-    return client.cookies["sessionid"]
+async def cookie_of(server, username: str) -> str:
+    return await asyncio.to_thread(session_cookie, server, username)
 
 
 # Token parameters: protection guarded is accounts.handshake.query_token_values plus
@@ -83,7 +80,7 @@ async def test_token_alone_without_origin_is_admitted(wire):
 
 async def test_bad_token_with_a_good_cookie_is_4001_not_the_cookie_user(wire):
     # Guards "a token parameter decides alone": without it the cookie would admit alice.
-    cookie = await session_cookie(wire.server, "alice")
+    cookie = await cookie_of(wire.server, "alice")
     url = f"{wire.server.ws}/ws/rooms/lobby/?token={wire.secret('eyJhbGciOi.forged.x' * 2)}"
     result = await outcome(
         url, origin=wire.server.http, additional_headers={"Cookie": f"sessionid={cookie}"}
@@ -93,7 +90,7 @@ async def test_bad_token_with_a_good_cookie_is_4001_not_the_cookie_user(wire):
 
 async def test_good_token_with_another_users_cookie_is_the_tokens_user(wire):
     # Guards the same rule the other way round: bob's token wins over alice's cookie.
-    cookie = await session_cookie(wire.server, "alice")
+    cookie = await cookie_of(wire.server, "alice")
     async with connect(
         wire.url(wire.users["bob"]),
         origin=wire.server.http,
@@ -171,39 +168,6 @@ async def test_path_traversal_out_of_the_socket_prefix_is_refused(wire):
     finally:
         raw.close()
     assert (status, code) == (101, CloseCode.ROOM_NOT_FOUND)
-
-
-# Origins: protection guarded is accounts.middleware.WebSocketOriginValidator.
-
-
-@pytest.mark.parametrize(
-    "origin",
-    [None, "null", "http://evil.example", "http://127.0.0.1:1", "HTTP://127.0.0.1.evil.example"],
-    ids=["missing", "null", "foreign", "same-host-other-port", "suffix-trick"],
-)
-async def test_cookie_socket_from_a_foreign_or_missing_origin_is_http_403(wire, origin):
-    cookie = await session_cookie(wire.server, "bob")
-    headers = {"Cookie": f"sessionid={cookie}"}
-    if origin is not None:
-        headers["Origin"] = origin
-    url = f"{wire.server.ws}/ws/rooms/lobby/"
-    assert await outcome(url, additional_headers=headers) == ("http", FORBIDDEN_HANDSHAKE)
-
-
-async def test_cookie_socket_from_its_own_origin_is_admitted(wire):
-    cookie = await session_cookie(wire.server, "bob")
-    result = await outcome(
-        f"{wire.server.ws}/ws/rooms/lobby/",
-        origin=wire.server.http,
-        additional_headers={"Cookie": f"sessionid={cookie}"},
-    )
-    assert result == ("joined", "member")
-
-
-@pytest.mark.parametrize("origin", ["null", "http://evil.example"])
-async def test_token_socket_from_a_foreign_origin_is_http_403(wire, origin):
-    url = wire.url(wire.users["bob"])
-    assert await outcome(url, additional_headers={"Origin": origin}) == ("http", 403)
 
 
 # Slowloris: protection guarded is daphne's event loop (no thread per connection) and the

@@ -217,3 +217,53 @@ async def test_the_per_user_cap_counts_a_many_room_socket_once(client, store):
     finally:
         if store == "redis" and presence.keeper is not None:
             presence.keeper.cancel()
+
+
+async def test_sockets_admitted_while_redis_had_lost_its_counts_are_brought_back_under_the_cap(
+    client, make_process
+):
+    # Redis restarted (no persistence): every count is gone. Sockets admitted before the old
+    # ones are written back can exceed the cap; once written back, the newest go (4029).
+    old, new = make_process(), make_process()
+    closed: list[str] = []
+
+    async def close(channels: list[str]) -> None:
+        closed.extend(channels)
+        for process in (old, new):
+            for socket in [s for s in process.sockets if s.channel in channels]:
+                await process.disconnect(socket)  # what the socket's own close does
+
+    for process in (old, new):
+        process.store.max_sockets_per_user, process.store.over_cap = 3, close
+    for _ in range(3):
+        await old.connect(room_id=1, username="bob", user_id=2, most=3)
+    connection, prefix = client
+    await connection.delete(*[key async for key in connection.scan_iter(f"{prefix}*")])
+    for _ in range(3):  # nothing left to count against: admitted
+        assert await new.connect(room_id=1, username="bob", user_id=2, most=3) is not None
+    await old.store.renew()  # each finds its lease gone and writes its sockets back
+    await new.store.renew()
+    assert len(closed) == 3
+    assert len(old.sockets) + len(new.sockets) == 3
+    assert await new.connect(room_id=1, username="bob", user_id=2, most=3) is None
+    assert await new.connect(room_id=1, username="bob", user_id=2, most=4) is not None
+
+
+async def test_the_newest_sockets_go_first_when_a_user_is_over_the_cap(client, make_process):
+    process = make_process()
+    closed: list[str] = []
+
+    async def close(channels: list[str]) -> None:
+        closed.extend(channels)
+
+    process.store.max_sockets_per_user, process.store.over_cap = 2, close
+    for _ in range(4):
+        await process.connect(room_id=1, username="bob", user_id=2)
+    process.sockets = [
+        LocalSocket(s.room_id, s.username, s.user_id, s.channel, opened_at=float(n))
+        for n, s in enumerate(process.sockets)
+    ]
+    connection, prefix = client
+    await connection.delete(*[key async for key in connection.scan_iter(f"{prefix}*")])
+    await process.store.renew()
+    assert closed == [process.sockets[3].channel, process.sockets[2].channel]

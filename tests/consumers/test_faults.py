@@ -1,5 +1,7 @@
-"""A connect that goes wrong part-way leaves nothing behind, and counts against the process cap
-from its first step; a Redis that cannot answer never turns a client's frame into a 1011."""
+"""Faults: a connect that goes wrong part-way leaves nothing behind, and counts against the
+process cap from its first step; a channel layer down at connect is 1013; a database or a Redis
+that cannot answer never turns a client's frame into a 1011; a handler's bug closes only its
+own socket."""
 
 import asyncio
 import threading
@@ -123,3 +125,66 @@ async def test_frames_while_redis_is_down_are_answered_not_closed(
     assert (await bob.receive(skip=("presence", "message.new", "message.ack")))["code"] == (
         ErrorCode.INVALID_JSON
     )
+
+
+async def test_channel_layer_down_at_connect_closes_1013(make_client, room_with_roles, monkeypatch):
+    from channels.layers import InMemoryChannelLayer
+
+    async def refuse(*args, **kwargs):
+        raise ConnectionError("layer down")
+
+    monkeypatch.setattr(InMemoryChannelLayer, "group_add", refuse)
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    assert await alice.connect()
+    assert await alice.close_code() == CloseCode.TRY_AGAIN_LATER
+
+
+async def test_database_error_on_send_gets_unavailable_and_nothing_is_sent(
+    make_client, room_with_roles, monkeypatch
+):
+    from django.db import OperationalError
+
+    from chat import services
+
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    bob = await make_client("lobby", users["bob"])
+    await alice.join()
+    await bob.join()
+    monkeypatch.setattr(services, "message_create", locked)
+    await alice.send({"type": "message.send", "body": "lost?"})
+    assert (await alice.receive())["code"] == ErrorCode.UNAVAILABLE
+    assert await bob.nothing_received()
+    monkeypatch.undo()
+    await alice.send({"type": "message.send", "body": "back"})
+    assert (await bob.receive())["body"] == "back"
+
+
+async def test_handler_bug_closes_only_that_socket_1011(
+    make_client, room_with_roles, monkeypatch, caplog
+):
+    from chat.channel import RoomChannel
+
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    bob = await make_client("lobby", users["bob"])
+    await alice.join()
+    await bob.join()
+    original = RoomChannel._handle_send
+
+    async def buggy(self, command):
+        if command.body == "boom":
+            raise RuntimeError("bug")
+        await original(self, command)
+
+    monkeypatch.setattr(RoomChannel, "_handle_send", buggy)
+    await alice.send({"type": "message.send", "body": "boom"})
+    assert await alice.close_code() == CloseCode.INTERNAL_ERROR
+    tracebacks = [r for r in caplog.records if r.exc_info and "closing 1011" in r.getMessage()]
+    assert len(tracebacks) == 1
+    await bob.send({"type": "message.send", "body": "fine"})
+    assert (await bob.receive())["body"] == "fine"
