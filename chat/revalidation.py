@@ -15,10 +15,12 @@ from realtime.revalidation import Verdict
 from . import selectors
 
 
-def verdicts(held: Sequence[tuple[int, int, Credential]]) -> list[Verdict]:
+def verdicts(held: Sequence[tuple[int, int | None, Credential]]) -> list[Verdict]:
     """For each open socket's ``(user_id, room_id, credential)``; synchronous, one thread hop."""
     failures = credential_failures([(user_id, credential) for user_id, _, credential in held])
-    access = selectors.room_access_of(pairs={(user_id, room_id) for user_id, room_id, _ in held})
+    # A /ws/ socket itself holds no room (None): only its credential is judged.
+    pairs = {(user_id, room_id) for user_id, room_id, _ in held if room_id is not None}
+    access = selectors.room_access_of(pairs=pairs)
     return [
         Verdict(
             failure=failure,

@@ -40,6 +40,7 @@ from .protocol_v3 import (
     room_read_frame,
     room_refused_frame,
 )
+from .revalidation import Held, Verdict
 from .runtime import runtime
 from .socket import Socket
 from .topic_view import TopicView
@@ -77,6 +78,7 @@ class MultiSocket(Socket):
         finally:
             self._release_capacity()
         runtime().open_sockets += 1
+        runtime().many_topic_sockets.add(self)
         self.joined = True
         self.refused_in_row = 0
         await self.accept()
@@ -104,6 +106,7 @@ class MultiSocket(Socket):
             return
         self.joined = False
         runtime().open_sockets -= 1
+        runtime().many_topic_sockets.discard(self)
         self.log("close", code=code)
         for view in list(self.topics.values()):
             await self._leave(view)
@@ -271,6 +274,20 @@ class MultiSocket(Socket):
     ) -> None:
         """One audit line; the socket's own events name no room (``*``)."""
         super().log(event, code=code, reason=reason, topic=topic or "*")
+
+    # The periodic re-check judges the socket's credential (its rooms are judged by their views,
+    # so a socket that has joined none is re-checked all the same).
+
+    @property
+    def authority(self) -> Held:
+        return (self.user.pk, None, self.credential)
+
+    def differs(self, verdict: Verdict) -> bool:
+        return verdict.failure is not None
+
+    async def revalidated(self, verdict: Verdict, *, read_at: float) -> None:
+        if self.joined and self.authority_changed_at <= read_at and verdict.failure is not None:
+            await self.revoke(verdict.failure)
 
     async def revoke(self, failure: AuthFailure) -> None:
         if not self.ending:

@@ -46,8 +46,9 @@ class Verdict:
     role: str | None  # None: not a member
 
 
-Held = tuple[int, int, Credential]
-"""What one open socket's authority rests on: ``(user_id, room_id, credential)``."""
+Held = tuple[int, int | None, Credential]
+"""What one open socket's authority rests on: ``(user_id, room_id, credential)``; room None:
+a many-topic socket itself, whose credential alone is judged."""
 Judge = Callable[[Sequence[Held]], list[Verdict]]
 """Synchronous, one thread hop: a ``Verdict`` for each ``Held``, in order."""
 

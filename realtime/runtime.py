@@ -63,6 +63,7 @@ class Runtime:
             raise ImproperlyConfigured("realtime.runtime.install() was never called.")
         self.settings = conf = RealtimeSettings.from_django()
         self.open_sockets = 0
+        self.many_topic_sockets: set = set()  # /ws/ sockets: re-checked for their credential
         self.connecting = 0  # handshakes between the capacity check and go-live
         self.presence_order = PresenceOrder()
         self.fanout = RoomFanout(
@@ -145,6 +146,7 @@ class Runtime:
     def _open_sockets(self) -> Iterator:
         for sockets in list(self.fanout.rooms.values()):
             yield from list(sockets)
+        yield from list(self.many_topic_sockets)
 
     def _local_sockets(self) -> Iterator[LocalSocket]:
         for room_id, sockets in self.fanout.rooms.items():

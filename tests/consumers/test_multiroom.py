@@ -352,3 +352,19 @@ async def test_over_the_cap_after_a_redis_restart_closes_the_whole_socket(open_s
     (view,) = runtime().fanout.rooms[lobby.pk]
     await runtime()._close_over_cap([view.channel_name])
     assert await bob.close_code() == CloseCode.TOO_MANY_CONNECTIONS
+
+
+async def test_a_lost_revocation_closes_a_socket_in_no_room_at_the_next_check(
+    open_socket, two_rooms, monkeypatch
+):
+    _lobby, _staff, users = two_rooms
+    token = await sync_to_async(access_token)(users["bob"])
+    bob, _ = await open_socket(query=f"?token={token}")
+    monkeypatch.setattr(bus, "_send_after_commit", lambda group, event: None)  # events lost
+    user = users["bob"]
+    user.is_active = False
+    await sync_to_async(user.save)()
+    assert await bob.nothing_received()
+    assert await runtime().revalidator.sweep() == 1
+    assert (await bob.receive())["code"] == ErrorCode.AUTH_FAILED
+    assert await bob.close_code() == CloseCode.UNAUTHENTICATED
