@@ -27,7 +27,8 @@ from collections import Counter
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from .run import PYTHON, ROOT, Bench, Variant
+from .run import PYTHON, ROOT, Bench
+from .variants import Variant
 
 ROOM_SIZE = 50
 WINDOW = 0.1  # seconds per bucket of the peak rate

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.run import RESULTS, VARIANTS, Bench
+from bench.run import RESULTS, Bench
+from bench.variants import VARIANTS
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 

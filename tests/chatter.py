@@ -1,8 +1,8 @@
-"""A protocol-2 chat client for chaos and restart tests: resumes by position
-(``?since=<seq>&epoch=<epoch>``), resends unacknowledged messages with the same ``client_id``,
-refreshes its token in-band, reconnects at once on 1012 and 4009 and after a short random pause
-otherwise, and keeps a transcript of every ``message.new`` it was shown (and the position of
-every stream frame), so a test can compare it with the database."""
+"""The one protocol-2 chat client of the wire tests (chaos, restart, rolling restart behind
+nginx): resumes by position (``?since=<seq>&epoch=<epoch>``), resends unacknowledged messages
+with the same ``client_id``, refreshes its token in-band, reconnects at once on 1012 and 4009 and
+after a short random pause otherwise, and keeps a transcript of every ``message.new`` it was
+shown (and the position of every stream frame), so a test can compare it with the database."""
 
 import asyncio
 import contextlib
@@ -62,7 +62,7 @@ class Chatter:
     duplicates: list[int] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (expected, received) live seqs
     pending: dict[str, str] = field(default_factory=dict)
-    sent: set[str] = field(default_factory=set)
+    sent: dict[str, str] = field(default_factory=dict)  # client_id -> body, every one said
     acked: dict[str, int] = field(default_factory=dict)
     refreshes: int = 0
     connects: int = 0
@@ -98,7 +98,7 @@ class Chatter:
     def say(self, body: str) -> None:
         client_id = uuid.uuid4().hex
         self.pending[client_id] = body
-        self.sent.add(client_id)
+        self.sent[client_id] = body
         if self.ws is not None and self.joined.is_set():
             # Kept: the event loop holds tasks only weakly.
             self._sending = asyncio.get_running_loop().create_task(self._send(client_id, body))

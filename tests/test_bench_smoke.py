@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import COLUMNS, GOALS
+from bench.report import COLUMNS, GOALS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,9 @@ Each run starts its own daphne, opens what the scenario needs, sends the signal 
 exit: within ``EXIT_WITHIN`` seconds, exit status 0, no traceback in the log. A daphne that does
 not exit in time is sent SIGABRT first, so faulthandler writes every thread's stack into the log
 the failure shows (the way the AsyncToSync hang behind a sync-only middleware was found).
-``SHUTDOWN_REPEAT`` (default 10) sets how many runs each busy scenario makes; run with ``-s`` to
-see the times.
+``SHUTDOWN_REPEAT`` (default 10) sets how many busy runs each signal gets; run with ``-s`` to see
+the times. A process is stopped only once, so each busy run's one daphne serves every kind of
+client at once; checks that stop nothing use the shared ``live_daphne``.
 """
 
 import asyncio
@@ -50,11 +51,6 @@ def session_cookie(lobby_users) -> str:
     client = Client()
     client.force_login(lobby_users["bob"])
     return client.cookies["sessionid"].value
-
-
-@pytest.fixture
-def bob_token(lobby_users) -> str:
-    return access_token(lobby_users["bob"])
 
 
 def start(tmp_path) -> LiveServer:
@@ -127,35 +123,6 @@ def test_every_http_middleware_is_async_capable():
         assert getattr(middleware, "sync_capable", True), f"{dotted} is async-only"
 
 
-@SIGNALS
-async def test_stop_with_sockets_and_requests_in_flight(tmp_path, session_cookie, bob_token, sig):
-    times = []
-    for _ in range(REPEAT):
-        server = start(tmp_path)
-        sockets = await open_room_sockets(server, session_cookie, bob_token)
-        async with httpx.AsyncClient(
-            base_url=server.http, cookies={"sessionid": session_cookie}
-        ) as http:
-            requests = [
-                asyncio.create_task(keep_requesting(http, "/api/rooms/lobby/messages/?after=0"))
-                for _ in range(6)
-            ]
-            await asyncio.sleep(0.2)  # requests in flight, in Django's threads and on the loop
-            times.append(await stop_and_time(server, sig))
-            await asyncio.gather(*requests)
-        await assert_closed_soon(sockets)
-    report(f"{sig.name} with sockets and requests in flight", times)
-
-
-@SIGNALS
-async def test_stop_when_idle(tmp_path, sig):
-    times = []
-    for _ in range(3):
-        server = start(tmp_path)
-        times.append(await stop_and_time(server, sig))
-    report(f"{sig.name} idle", times)
-
-
 def stalled_upload(server: LiveServer) -> socket.socket:
     """A login POST whose body stops halfway: a slow client, its request in flight."""
     sock = socket.create_connection(("127.0.0.1", server.port))
@@ -174,60 +141,68 @@ def stalled_headers(server: LiveServer) -> socket.socket:
     return sock
 
 
+async def keep_changing_roles(http: httpx.AsyncClient) -> None:
+    """Room changes through the REST API, each broadcast after commit (``async_to_sync`` inside
+    the request's thread), until the server goes away."""
+    for turn in range(10_000):
+        role = "reader" if turn % 2 else "member"
+        try:
+            await http.post("/api/rooms/lobby/members/", json={"username": "dave", "role": role})
+        except httpx.TransportError:
+            return
+
+
 @SIGNALS
-async def test_stop_with_slow_requests_in_flight(tmp_path, session_cookie, bob_token, sig):
+async def test_stop_with_everything_in_flight(tmp_path, session_cookie, lobby_users, sig):
+    """One process per run serves every kind of client at once before its stop: two room
+    sockets, history reads and REST writes in flight, a stalled upload, unfinished headers and a
+    kept-alive connection (a process can be stopped only once; what it serves can be shared)."""
+    bob_token, alice_token = (access_token(lobby_users[name]) for name in ("bob", "alice"))
     times = []
-    for _ in range(3):
+    for _ in range(REPEAT):
         server = start(tmp_path)
         sockets = await open_room_sockets(server, session_cookie, bob_token)
         slow = [stalled_upload(server), stalled_headers(server)]
-        # A kept-alive connection that served a page and now waits for the next request.
-        async with httpx.AsyncClient(base_url=server.http) as http:
-            assert (await http.get("/accounts/login/")).status_code == 200
-            await asyncio.sleep(0.2)
+        async with (
+            httpx.AsyncClient(
+                base_url=server.http, cookies={"sessionid": session_cookie}
+            ) as reader,
+            httpx.AsyncClient(
+                base_url=server.http, headers={"Authorization": f"Bearer {alice_token}"}
+            ) as writer,
+            httpx.AsyncClient(base_url=server.http) as kept_alive,
+        ):
+            # Served a page, now waits on its open connection for the next request.
+            assert (await kept_alive.get("/accounts/login/")).status_code == 200
+            in_flight = [
+                asyncio.create_task(keep_requesting(reader, "/api/rooms/lobby/messages/?after=0"))
+                for _ in range(6)
+            ] + [asyncio.create_task(keep_changing_roles(writer)) for _ in range(6)]
+            await asyncio.sleep(0.3)  # requests in flight, in Django's threads and on the loop
             times.append(await stop_and_time(server, sig))
+            await asyncio.gather(*in_flight)
         await assert_closed_soon(sockets)
         for sock in slow:
             sock.close()
-    report(f"{sig.name} with slow requests in flight", times)
+    report(f"{sig.name} with everything in flight", times)
 
 
-async def test_pages_carry_the_content_security_policy(tmp_path, session_cookie):
-    server = start(tmp_path)
-    try:
-        async with httpx.AsyncClient(
-            base_url=server.http, cookies={"sessionid": session_cookie}
-        ) as http:
-            for path in ("/accounts/login/", "/rooms/lobby/", "/api/rooms/"):
-                response = await http.get(path)
-                assert response.status_code == 200, path
-                header = response.headers["Content-Security-Policy"]
-                directives = dict(part.strip().split(" ", 1) for part in header.split(";"))
-                assert directives == EXPECTED_POLICY, path
-    finally:
-        await stop_and_time(server, signal.SIGTERM)
-
-
-async def test_stop_with_writes_in_flight(tmp_path, lobby_users):
-    """Room changes through the REST API (each broadcasts after commit) while the signal lands."""
-    token = access_token(lobby_users["alice"])
-    for _ in range(REPEAT):
+@SIGNALS
+async def test_stop_when_idle(tmp_path, sig):
+    times = []
+    for _ in range(3):
         server = start(tmp_path)
-        async with httpx.AsyncClient(
-            base_url=server.http, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
+        times.append(await stop_and_time(server, sig))
+    report(f"{sig.name} idle", times)
 
-            async def keep_changing_roles() -> None:
-                for turn in range(10_000):
-                    role = "reader" if turn % 2 else "member"
-                    try:
-                        await http.post(
-                            "/api/rooms/lobby/members/", json={"username": "dave", "role": role}
-                        )
-                    except httpx.TransportError:
-                        return
 
-            writers = [asyncio.create_task(keep_changing_roles()) for _ in range(6)]
-            await asyncio.sleep(0.3)
-            await stop_and_time(server, signal.SIGINT)
-            await asyncio.gather(*writers)
+async def test_pages_carry_the_content_security_policy(live_daphne, session_cookie):
+    async with httpx.AsyncClient(
+        base_url=live_daphne.http, cookies={"sessionid": session_cookie}
+    ) as http:
+        for path in ("/accounts/login/", "/rooms/lobby/", "/api/rooms/"):
+            response = await http.get(path)
+            assert response.status_code == 200, path
+            header = response.headers["Content-Security-Policy"]
+            directives = dict(part.strip().split(" ", 1) for part in header.split(";"))
+            assert directives == EXPECTED_POLICY, path

@@ -35,7 +35,9 @@ GIT_IDENTITY = {
 CONFLICT = re.compile(r"^(<<<<<<<|>>>>>>>) ", flags=re.MULTILINE)
 
 
-def load_rules():
+def load_script():
+    """customize.py loaded from its file, as copier runs it by path; it puts its folder, and so
+    its sibling modules, on ``sys.path``."""
     spec = importlib.util.spec_from_file_location("customize", ROOT / "scripts" / "customize.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -43,7 +45,8 @@ def load_rules():
     return module
 
 
-rules = load_rules()
+customize = load_script()
+rules = importlib.import_module("customize_rules")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -456,7 +459,7 @@ def test_names_take_both_separators(name, title, expected):
 def test_an_edit_that_finds_nothing_is_reported_and_the_owners_readme_is_left_alone(tmp_path):
     (tmp_path / "README.md").write_text("# Ours\n\nSecure chat, our way.\n")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
-    misses = rules.apply(tmp_path, rules.Names.from_name("orbit"), set())
+    misses = customize.apply(tmp_path, rules.Names.from_name("orbit"), set())
     assert (tmp_path / "README.md").read_text() == "# Ours\n\nSecure chat, our way.\n"
     assert any(miss.startswith("docs/testing.md: missing") for miss in misses)
     assert not any(miss.startswith("README.md") for miss in misses)
