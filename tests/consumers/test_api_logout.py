@@ -40,15 +40,19 @@ async def joined(make_client, query: str):
     return client
 
 
-async def test_logout_closes_the_logins_token_and_ticket_sockets_only(make_client, room_with_roles):
-    _, users = room_with_roles
-    phone, laptop = (
-        await sync_to_async(login)(users["bob"]),
-        await sync_to_async(login)(users["bob"]),
-    )
+async def two_logins(make_client, user):
+    """Two API logins of ``user`` (a phone and a laptop): the phone's login and its token and
+    ticket sockets, and the laptop's token socket."""
+    phone, laptop = await sync_to_async(login)(user), await sync_to_async(login)(user)
     phone_token = await joined(make_client, f"?token={phone['access']}")
     phone_ticket = await joined(make_client, f"?ticket={await sync_to_async(ticket)(phone)}")
     laptop_token = await joined(make_client, f"?token={laptop['access']}")
+    return phone, phone_token, phone_ticket, laptop_token
+
+
+async def test_logout_closes_the_logins_token_and_ticket_sockets_only(make_client, room_with_roles):
+    _, users = room_with_roles
+    phone, phone_token, phone_ticket, laptop_token = await two_logins(make_client, users["bob"])
     await sync_to_async(logout)(phone)
     await assert_closed(phone_token, CloseCode.UNAUTHENTICATED, AuthFailure.TOKEN_LOGGED_OUT)
     await assert_closed(phone_ticket, CloseCode.UNAUTHENTICATED, AuthFailure.TOKEN_LOGGED_OUT)
@@ -59,13 +63,7 @@ async def test_a_lost_logout_event_closes_the_sockets_at_the_next_check(
     make_client, room_with_roles, monkeypatch
 ):
     _, users = room_with_roles
-    phone, laptop = (
-        await sync_to_async(login)(users["bob"]),
-        await sync_to_async(login)(users["bob"]),
-    )
-    phone_token = await joined(make_client, f"?token={phone['access']}")
-    phone_ticket = await joined(make_client, f"?ticket={await sync_to_async(ticket)(phone)}")
-    laptop_token = await joined(make_client, f"?token={laptop['access']}")
+    phone, phone_token, phone_ticket, laptop_token = await two_logins(make_client, users["bob"])
     monkeypatch.setattr(bus, "_send_after_commit", lambda group, event: None)
     await sync_to_async(logout)(phone)
     assert await phone_token.nothing_received()  # the event is lost: nothing happens by itself
