@@ -42,6 +42,11 @@ class SocketConsumer(MultiSocket):
             origin=self.channel_name,
         )
 
+    async def membership_entry(self, topic_id: int) -> dict | None:
+        return await database_sync_to_async(selectors.membership_entry)(
+            user_id=self.user.pk, room_id=topic_id
+        )
+
 
 class UnknownPathConsumer(UnknownPathSocket):
     """Every socket path that is not a room: accepted only to be closed with 4004."""

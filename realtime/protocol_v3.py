@@ -147,6 +147,12 @@ def room_left_frame(*, room: str, ref: str | None, code: int, reason: str) -> st
     )
 
 
+def membership_changed_frame(entry: dict) -> str:
+    """The user's place in a room changed: ``entry`` is ``hello``'s entry for it (``role`` None
+    and nothing else: no longer a member)."""
+    return json.dumps({"type": "membership.changed", **entry})
+
+
 def room_read_frame(*, room: str, seq: int) -> str:
     return json.dumps({"type": "room.read", "room": room, "seq": seq})
 

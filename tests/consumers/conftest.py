@@ -8,10 +8,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.middleware import QueryTokenAuthMiddleware
+from chat.models import Role, Room
 from chat.routing import websocket_urlpatterns
 from realtime.runtime import reset_runtimes
 
 from ..conftest import make_lobby
+from ..factories import MembershipFactory
 
 # The stack below the origin check and the cookie middleware: tests put the session user in scope.
 application = QueryTokenAuthMiddleware(URLRouter(websocket_urlpatterns))
@@ -92,3 +94,45 @@ async def make_client():
 async def room_with_roles(transactional_db):
     """The one cast (``make_lobby``), created from async tests."""
     return await sync_to_async(make_lobby)()
+
+
+@pytest.fixture
+async def two_rooms(room_with_roles):
+    """``lobby`` (the cast) and ``staff``, where alice owns and bob is a member."""
+    lobby, users = room_with_roles
+
+    def make():
+        staff = Room.objects.get(slug="staff")
+        MembershipFactory(room=staff, user=users["alice"], role=Role.OWNER)
+        MembershipFactory(room=staff, user=users["bob"], role=Role.MEMBER)
+        return staff
+
+    return lobby, await sync_to_async(make)(), users
+
+
+@pytest.fixture
+async def open_socket():
+    """Opens ``/ws/`` sockets (protocol 3) and returns each with its ``hello``."""
+    clients = []
+
+    async def make(user=None, query: str = "", subprotocols=None) -> tuple[Client, dict]:
+        client = Client(f"/ws/{query}", user)
+        if subprotocols:
+            client.communicator.scope["subprotocols"] = subprotocols
+        clients.append(client)
+        connected, subprotocol = await client.communicator.connect()
+        assert connected
+        hello = await client.receive()
+        assert hello["type"] == "hello", hello
+        hello["subprotocol"] = subprotocol
+        return client, hello
+
+    yield make
+    for client in clients:
+        with contextlib.suppress(Exception):  # already closed by the server
+            await client.disconnect()
+
+
+async def join(client: Client, room: str, ref: str = "j", **extra) -> dict:
+    await client.send({"type": "room.join", "room": room, "ref": ref, **extra})
+    return await client.receive()

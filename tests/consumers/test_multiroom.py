@@ -1,68 +1,25 @@
 """Protocol 3 at ``/ws/``: one socket, many rooms. Refusals and removals are frames about one
 room; the socket and its other rooms carry on."""
 
-import contextlib
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from chat import services
-from chat.models import Membership, Message, Role, Room
+from chat.models import Membership, Message
 from realtime import bus
 from realtime.close_codes import CloseCode, ErrorCode
 from realtime.runtime import reset_runtimes, runtime
 
-from ..factories import MembershipFactory, MessageFactory
+from ..factories import MessageFactory
 from ..tokens import access_token, ticket_for_token
 from ..unit.test_metrics import value
-from .conftest import Client
+from .conftest import Client, join
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 count_messages = sync_to_async(lambda **filters: Message.objects.filter(**filters).count())
 make_message = sync_to_async(MessageFactory)
-
-
-@pytest.fixture
-async def two_rooms(room_with_roles):
-    """``lobby`` (the cast) and ``staff``, where alice owns and bob is a member."""
-    lobby, users = room_with_roles
-
-    def make():
-        staff = Room.objects.get(slug="staff")
-        MembershipFactory(room=staff, user=users["alice"], role=Role.OWNER)
-        MembershipFactory(room=staff, user=users["bob"], role=Role.MEMBER)
-        return staff
-
-    return lobby, await sync_to_async(make)(), users
-
-
-@pytest.fixture
-async def open_socket():
-    clients = []
-
-    async def make(user=None, query: str = "", subprotocols=None) -> tuple[Client, dict]:
-        client = Client(f"/ws/{query}", user)
-        if subprotocols:
-            client.communicator.scope["subprotocols"] = subprotocols
-        clients.append(client)
-        connected, subprotocol = await client.communicator.connect()
-        assert connected
-        hello = await client.receive()
-        assert hello["type"] == "hello", hello
-        hello["subprotocol"] = subprotocol
-        return client, hello
-
-    yield make
-    for client in clients:
-        with contextlib.suppress(Exception):  # already closed by the server
-            await client.disconnect()
-
-
-async def join(client: Client, room: str, ref: str = "j", **extra) -> dict:
-    await client.send({"type": "room.join", "room": room, "ref": ref, **extra})
-    return await client.receive()
 
 
 async def test_hello_lists_memberships_with_positions_and_unread(open_socket, two_rooms):
@@ -186,6 +143,7 @@ async def test_removal_and_deletion_are_room_left_and_the_socket_stays(open_sock
         "code": CloseCode.FORBIDDEN,
         "reason": "membership_removed",
     }
+    assert await bob.receive() == {"type": "membership.changed", "room": "lobby", "role": None}
     await sync_to_async(services.room_delete)(room_id=staff.pk, actor=users["alice"])
     left = await bob.receive()
     assert (left["type"], left["room"], left["code"], left["reason"]) == (
