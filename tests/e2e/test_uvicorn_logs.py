@@ -27,8 +27,8 @@ def uvicorn_server(django_db_setup, tmp_path, settings):
     }
     command = [
         sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--ws", "websockets",
-    ]  # fmt: skip
+        "--port", str(port),
+    ]  # fmt: skip  (uvicorn's default WebSocket implementation, websockets-sansio)
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 20
