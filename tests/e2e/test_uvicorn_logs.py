@@ -25,10 +25,11 @@ def uvicorn_server(django_db_setup, tmp_path, settings):
         "DATABASE_URL": database_url(),
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
     }
+    # uvicorn's default WebSocket implementation: websockets-sansio.
     command = [
         sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
         "--port", str(port),
-    ]  # fmt: skip  (uvicorn's default WebSocket implementation, websockets-sansio)
+    ]  # fmt: skip
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 20
