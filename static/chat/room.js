@@ -1,216 +1,15 @@
-// Room page client (protocol 2): one WebSocket, reconnect with backoff and jitter (at once after
-// a deploy's 1012 or a 4009), close codes honoured. The page keeps its position in the room's
-// stream (seq and epoch, from the rendered history on): every live frame's seq is checked, and
-// every (re)connect resumes with ?since=<seq>&epoch=<epoch>, so the server replays what was
-// missed (the REST history is the fallback when it cannot, recovered: false); every send
-// carries a client_id and is resent with it until acknowledged, so nothing typed is lost or
-// stored twice across a cut. Usernames and bodies are inserted with textContent, never HTML.
+// One room on the page: its place in the room's stream, its message list, the sends still
+// waiting for the server, and what its badge counts. app.js owns the socket and the screen; a
+// room's <ol> is kept (detached) while another room is shown, so switching back is instant and
+// live messages keep landing in it. Usernames and bodies go in with textContent, never HTML.
 
-// What each close and error code asks of a client, from the server's own table
-// (realtime/close_codes.py, rendered into the page): no code numbers are copied here.
-const GUIDE = JSON.parse(document.getElementById("protocol-guide").textContent);
-// A close the table does not name (1006: the connection dropped) is retried with backoff.
-const UNNAMED_CLOSE = { name: null, action: "retry_later" };
-// What the page says after a close it must not retry, by the code's name.
-const FINAL_MESSAGES = {
-  FORBIDDEN: "You are not (or no longer) a member of this room.",
-  ROOM_NOT_FOUND: "This room does not exist any more.",
-  TOO_MANY_CONNECTIONS: "You have too many chat windows open. Close one, then reload this page.",
-};
-const RESEND_DELAY_MS = 2000;
-const BACKOFF_BASE_MS = 500;
-// A person is watching this page: never make them wait more than a few seconds for a retry.
-const BACKOFF_CAP_MS = 5000;
 const MAX_BACKFILL_PAGES = 20;
-
-const root = document.getElementById("room");
-const list = document.getElementById("messages");
-const online = document.getElementById("online");
-const state = document.getElementById("connection-state");
-const form = document.getElementById("send-form");
-const input = document.getElementById("message-input");
-const errorBox = document.getElementById("room-error");
-const retryButton = document.getElementById("retry-now");
-const pendingBox = document.getElementById("pending");
-const pendingList = document.getElementById("pending-list");
-const pendingNote = document.getElementById("pending-note");
-
-const me = root.dataset.username;
-const canDeleteOwn = root.dataset.canDeleteOwn === "true";
-const canDeleteOthers = root.dataset.canDeleteOthers === "true";
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
-let socket = null;
-let attempt = 0;
-let retryTimer = null;
-let stopped = false;
-// Set when this page submits the logout form: the socket's close is then expected.
-let leaving = false;
-// Ids deleted while a history fetch was in flight must not come back with its answer.
-const deleted = new Set();
-// Sends not yet acknowledged (message.ack), by client id, in the order typed: resent with the
-// same id after every join, so the server stores each exactly once.
-const pending = new Map();
-
-// Stream position ----------------------------------------------------------------------------
-
-// Where this page is in the room's stream: every event up to `seq` of stream `epoch` is shown.
-// `joinedAt`: the last room.joined's seq (a replay ends there, live frames follow it).
-const stream = {
-  seq: Number(root.dataset.seq) || 0,
-  epoch: root.dataset.epoch || null,
-  joinedAt: 0,
-};
-// Set when this page closed its socket because a position never arrived: reconnect at once.
-let resumeNow = false;
-
-function resumeQuery() {
-  if (!stream.epoch) return "";
-  return `?since=${stream.seq}&epoch=${encodeURIComponent(stream.epoch)}`;
-}
-
-// room.joined: `seq` is where live frames continue. Resumed (recovered: true): the replay's
-// frames follow and move the position themselves, so a cut in mid-replay resumes from the last
-// one shown. Otherwise the page reloads history (backfill) and takes the new position.
-function streamJoined(data) {
-  const reload = data.recovered !== true;
-  const previous = { seq: stream.seq, epoch: stream.epoch };
-  stream.joinedAt = data.seq;
-  if (reload) stream.seq = data.seq;
-  stream.epoch = data.epoch;
-  return reload ? previous : null;
-}
-
-// A message.new or message.deleted frame: true to apply it (a replayed or repeated one is
-// applied again harmlessly, by id); false when a position was skipped (never expected): the
-// socket is closed and the page resumes from its position at once.
-function streamAccepts(data) {
-  const seq = Number(data.seq);
-  const expected = Math.max(stream.seq, stream.joinedAt) + 1;
-  if (!Number.isSafeInteger(seq)) return true;
-  if (seq > expected) {
-    resumeNow = true;
-    socket?.close();
-    return false;
-  }
-  stream.seq = Math.max(stream.seq, seq);
-  return true;
-}
-
-// Display -------------------------------------------------------------------------------
-
-function showState(text, kind) {
-  state.textContent = text;
-  state.dataset.state = kind;
-}
-
-function showError(text) {
-  errorBox.textContent = text;
-  errorBox.hidden = false;
-}
-
-function clearError() {
-  errorBox.textContent = "";
-  errorBox.hidden = true;
-}
-
-function formatTime(timeElement) {
+export function formatTime(timeElement) {
   const when = new Date(timeElement.dateTime);
   if (!Number.isNaN(when.getTime())) timeElement.textContent = timeFormat.format(when);
 }
-
-function nearBottom() {
-  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-}
-
-function scrollToBottom() {
-  list.scrollTop = list.scrollHeight;
-}
-
-function deleteButton(message) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "delete";
-  button.dataset.id = String(message.id);
-  button.textContent = "Delete";
-  button.setAttribute("aria-label", `Delete message ${message.id} by ${message.author}`);
-  return button;
-}
-
-function messageItem(message) {
-  const item = document.createElement("li");
-  item.dataset.id = String(message.id);
-  item.dataset.author = message.author;
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = message.author;
-  const time = document.createElement("time");
-  time.dateTime = message.created_at;
-  formatTime(time);
-  const body = document.createElement("span");
-  body.className = "body";
-  body.textContent = message.body;
-  item.append(author, " ", time, " ", body);
-  // The server decides for real; these flags only spare a useless button.
-  if (message.author === me ? canDeleteOwn : canDeleteOthers) {
-    item.append(" ", deleteButton(message));
-  }
-  return item;
-}
-
-function messageIds() {
-  return Array.from(list.children, (item) => Number(item.dataset.id));
-}
-
-// Display order is stream order (seq): the order the room's messages were committed in.
-function insertMessage(message) {
-  const id = Number(message.id);
-  const seq = Number(message.seq);
-  if (!Number.isSafeInteger(id) || deleted.has(id)) return;
-  if (list.querySelector(`li[data-id="${id}"]`)) return;
-  const follow = nearBottom();
-  const item = messageItem(message);
-  item.dataset.seq = String(seq);
-  const after = Array.from(list.children).find((other) => Number(other.dataset.seq) > seq);
-  list.insertBefore(item, after ?? null);
-  if (!after && follow) scrollToBottom();
-}
-
-function removeMessage(id) {
-  deleted.add(id);
-  list.querySelector(`li[data-id="${Number(id)}"]`)?.remove();
-}
-
-// Who is online: room.joined sends the whole list, presence frames what changed since.
-let onlineNow = new Set();
-
-function applyPresence(joined, left) {
-  joined.forEach((username) => onlineNow.add(username));
-  left.forEach((username) => onlineNow.delete(username));
-  showOnline([...onlineNow]);
-}
-
-function showOnline(usernames) {
-  onlineNow = new Set(usernames);
-  const items = [...onlineNow].sort().map((username) => {
-    const item = document.createElement("li");
-    item.textContent = username;
-    if (username === me) item.className = "me";
-    return item;
-  });
-  online.replaceChildren(...items);
-}
-
-function disableForm() {
-  form.querySelectorAll("input, button").forEach((element) => {
-    element.disabled = true;
-  });
-  list.querySelectorAll("button.delete").forEach((button) => {
-    button.disabled = true;
-  });
-}
-
-// History -------------------------------------------------------------------------------
 
 async function getJson(url) {
   try {
@@ -218,46 +17,11 @@ async function getJson(url) {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
-    // 401/404: the socket's close code says what to do.
+    // 401/404: the socket's frames say what to do.
     return response.ok ? await response.json() : null;
   } catch {
     return null; // offline again: the next join tries again
   }
-}
-
-// After a join the server could not replay (recovered: false): load what was missed from the
-// position the page had (?since=<seq>, every page, when still in the same stream; the newest
-// page otherwise), then drop shown messages that were deleted meanwhile (absent from the newest
-// page's span).
-async function backfill(previous) {
-  const base = root.dataset.historyUrl;
-  const sameStream = previous.epoch !== null && previous.epoch === stream.epoch;
-  let url = sameStream ? `${base}?since=${previous.seq}` : base;
-  for (let page = 0; url && page < MAX_BACKFILL_PAGES; page += 1) {
-    const data = await getJson(url);
-    if (!data) return;
-    data.results.forEach(insertMessage);
-    url = data.next;
-  }
-  const ceiling = Math.max(0, ...messageIds()); // everything up to here was stored before the ask
-  if (ceiling === 0) return;
-  const newest = await getJson(base);
-  if (!newest) return;
-  const kept = new Set(newest.results.map((message) => message.id));
-  // Without a next page, the newest page is the whole history.
-  const floor = newest.next ? Math.min(...kept) : 0;
-  for (const id of messageIds()) {
-    if (id >= floor && id <= ceiling && !kept.has(id)) removeMessage(id);
-  }
-}
-
-// Socket --------------------------------------------------------------------------------
-
-function socketUrl() {
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const path = `/ws/rooms/${encodeURIComponent(root.dataset.room)}/`;
-  // Resume: the server replays what came after this page's stream position.
-  return `${scheme}://${window.location.host}${path}${resumeQuery()}`;
 }
 
 function newClientId() {
@@ -266,250 +30,290 @@ function newClientId() {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-function sendPending() {
-  for (const [clientId, body] of pending) {
-    socket.send(JSON.stringify({ type: "message.send", body, client_id: clientId }));
+export class Room {
+  // `entry`: hello's fields for the room ({room, name, role, seq, read_seq, unread});
+  // `page`: {me, rules (what each role may do), historyUrl(slug), list (a rendered <ol>)}.
+  constructor(entry, page) {
+    this.slug = entry.room;
+    this.page = page;
+    this.online = new Set();
+    // idle: not joined (offline, or not yet asked); joining; joined; rejoining (left after a
+    // skipped position, to join again from its own); refused (not joinable for now).
+    this.join = "idle";
+    this.joinAttempt = 0;
+    this.joinTimer = null;
+    // Where this page is in the room's stream: every event up to `seq` of stream `epoch` is in
+    // `list`. `joinedAt`: the last room.joined's seq (a replay ends there, live frames follow).
+    this.stream = { seq: 0, epoch: null, joinedAt: 0 };
+    this.list = page.list ?? document.createElement("ol");
+    this.list.id = "messages";
+    this.list.className = "messages";
+    this.list.tabIndex = 0;
+    this.list.setAttribute("aria-label", "Messages");
+    this.list.setAttribute("aria-live", "polite");
+    this.list.setAttribute("aria-relevant", "additions");
+    this.historyLoaded = Boolean(page.list);
+    this.loadingHistory = false;
+    this.stickToBottom = true;
+    // Ids deleted while a history fetch was in flight must not come back with its answer.
+    this.deleted = new Set();
+    // Sends not yet stored, by client id, in the order typed: {body, messageId (once acked)}.
+    this.pending = new Map();
+    this.readSent = 0;
+    this.readTimer = null;
+    this.readSentAt = 0;
+    this.update(entry);
+    this.readSent = this.readSeq; // the last position this page told the server
+    this.readConfirmed = this.readSeq; // the last position the server answered
+    this.list.querySelectorAll("time").forEach(formatTime);
   }
-}
 
-function resendPending() {
-  if (socket && socket.readyState === WebSocket.OPEN) sendPending();
-}
+  // hello's or membership.changed's entry: the server's word on name, role and the badge.
+  update(entry) {
+    this.name = entry.name ?? this.name;
+    this.role = entry.role ?? this.role;
+    if (entry.seq === undefined) return;
+    this.head = entry.seq;
+    this.readSeq = Math.max(this.readSeq ?? 0, entry.read_seq);
+    this.unread = this.readSeq > entry.read_seq ? 0 : entry.unread;
+    // Messages up to here are in `unread` already: a replay of them is not counted again.
+    this.counted = entry.seq;
+    this.lastOtherSeq = this.unread > 0 ? entry.seq : 0;
+  }
 
-function reconnectDelay() {
-  // Exponential backoff capped at 5 s, with full jitter so a restarted server is not stampeded.
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  attempt += 1;
-  return Math.random() * ceiling;
-}
+  get rules() {
+    return this.page.rules[this.role] ?? {};
+  }
 
-function scheduleReconnect() {
-  const delay = reconnectDelay();
-  showState(`Connection lost, retrying in ${Math.ceil(delay / 1000)} s…`, "reconnecting");
-  retryTimer = window.setTimeout(() => {
-    retryTimer = null;
-    connect();
-  }, delay);
-  retryButton.hidden = false;
-}
+  // Stream position ------------------------------------------------------------------------
 
-function onFrame(event) {
-  let data;
-  try {
-    data = JSON.parse(event.data);
-  } catch {
-    return;
+  joinFrame(ref) {
+    const frame = { type: "room.join", room: this.slug, ref };
+    // Resume: the server replays what came after this page's position in the stream.
+    if (this.stream.epoch) frame.since = { seq: this.stream.seq, epoch: this.stream.epoch };
+    return frame;
   }
-  switch (data.type) {
-    case "message.new":
-      if (!streamAccepts(data)) return;
-      insertMessage(data);
-      if (data.client_id) settlePending(data.client_id);
-      break;
-    case "message.ack":
-      acknowledgePending(data.client_id, data.id);
-      break;
-    case "message.deleted":
-      if (!streamAccepts(data)) return;
-      removeMessage(data.id);
-      break;
-    case "room.joined":
-      // The buttons on this page were drawn for the role it was rendered with.
-      if (data.role !== root.dataset.role) {
-        window.location.reload();
-        return;
-      }
-      // Only a socket the server let into the room counts as recovered: a server that accepts
-      // and closes at once (1013, at capacity) keeps the backoff growing.
-      attempt = 0;
-      showState("Connected", "open");
-      showOnline(data.online);
-      {
-        // Replayed frames follow; without a complete replay, ask the REST history instead.
-        const previous = streamJoined(data);
-        if (previous) backfill(previous);
-      }
-      sendPending();
-      showPending();
-      break;
-    case "presence":
-      applyPresence(data.joined, data.left);
-      break;
-    case "error":
-      // auth_failed precedes a 4001 close, handled in onClose.
-      if (data.code === "auth_failed") break;
-      if (data.client_id && pending.has(data.client_id)) {
-        if (GUIDE.error[data.code]?.action === "retry_later") {
-          window.setTimeout(resendPending, RESEND_DELAY_MS);
-        } else {
-          settlePending(data.client_id); // refused for good (too long, invisible, forbidden)
-        }
-      }
-      showError(data.detail);
-      // A refused delete (forbidden, not_found) leaves its button usable again.
-      list.querySelectorAll("button.delete:disabled").forEach((button) => {
-        button.disabled = stopped;
-      });
-      break;
-    default:
-      break;
-  }
-}
 
-function onClose(event) {
-  socket = null;
-  showOnline([]);
-  showPending();
-  // Our own logout closes the socket (4001) while the logout POST is still in flight; following
-  // it to the login form would race the POST's redirect and lose its "logged out" notice.
-  if (leaving) return;
-  const close = GUIDE.close[String(event.code)] || UNNAMED_CLOSE;
-  if (close.action === "reauthenticate") {
-    stopped = true;
-    showState("Signed out", "closed");
-    window.location.assign(root.dataset.loginUrl);
-    return;
+  // room.joined: `seq` is where live frames continue. Resumed (recovered: true): the replay's
+  // frames follow and move the position themselves. Not resumed: the position is the server's,
+  // and what came before it is read from the history API (returns the old position for that).
+  joined(data) {
+    this.join = "joined";
+    this.joinAttempt = 0;
+    this.role = data.role;
+    this.online = new Set(data.online);
+    const previous = { seq: this.stream.seq, epoch: this.stream.epoch };
+    const resumed = data.recovered === true;
+    this.stream.joinedAt = data.seq;
+    if (!resumed) this.stream.seq = data.seq;
+    this.stream.epoch = data.epoch;
+    if (data.recovered === false && this.historyLoaded) this.backfill(previous);
   }
-  if (close.action === "never") {
-    stopped = true;
-    showState("Disconnected", "closed");
-    showError(FINAL_MESSAGES[close.name] || "This room cannot be joined.");
-    disableForm();
-    return;
+
+  // A message.new or message.deleted frame: true to apply it (a replayed or repeated one is
+  // applied again harmlessly, by id); false when a position was skipped (never expected): the
+  // page then leaves the room and joins it again from its own position.
+  accepts(data) {
+    const seq = Number(data.seq);
+    if (!Number.isSafeInteger(seq)) return true;
+    if (seq > Math.max(this.stream.seq, this.stream.joinedAt) + 1) return false;
+    this.stream.seq = Math.max(this.stream.seq, seq);
+    return true;
   }
-  if (close.name === "RATE_LIMITED") {
-    showError("You are sending too fast; reconnecting in a moment.");
-    attempt = Math.max(attempt, 4);
+
+  // Badge ----------------------------------------------------------------------------------
+
+  // A message.new just shown: counted when it is someone else's, after the read position, and
+  // not already in the count the server gave (hello) or in an earlier frame (a replay).
+  count(message) {
+    const seq = Number(message.seq);
+    if (!(seq > this.counted)) return;
+    this.counted = seq;
+    if (message.author === this.page.me) return;
+    this.lastOtherSeq = Math.max(this.lastOtherSeq, seq);
+    if (seq > this.readSeq) this.unread += 1;
   }
-  if ((resumeNow || close.action === "retry_now") && !stopped) {
-    // A position never arrived, or the server asks for it: resume from where the page is, now.
-    if (close.name === "SERVICE_RESTART") {
-      // A deploy: another server (or this one, back) takes us now; no backoff.
-      showState("Server restarting, reconnecting…", "reconnecting");
+
+  // The read position moved (this page, or another tab's room.read).
+  read(seq) {
+    if (!(seq > this.readSeq)) return;
+    const known = this.items().filter((item) => this.isUnread(item) && item.seqNumber <= seq);
+    this.readSeq = seq;
+    const everything = seq >= Math.max(this.counted, this.lastOtherSeq);
+    this.unread = everything ? 0 : Math.max(0, this.unread - known.length);
+  }
+
+  // Someone else's message after the last position this page told the server: worth a room.read.
+  get readBehind() {
+    return this.lastOtherSeq > this.readSent;
+  }
+
+  isUnread(item) {
+    return item.dataset.author !== this.page.me && item.seqNumber > this.readSeq;
+  }
+
+  items() {
+    return Array.from(this.list.children, (item) => {
+      item.seqNumber = Number(item.dataset.seq);
+      return item;
+    });
+  }
+
+  // Messages -------------------------------------------------------------------------------
+
+  messageItem(message) {
+    const item = document.createElement("li");
+    item.dataset.id = String(message.id);
+    item.dataset.author = message.author;
+    const author = document.createElement("span");
+    author.className = "author";
+    author.textContent = message.author;
+    const time = document.createElement("time");
+    time.dateTime = message.created_at;
+    formatTime(time);
+    const body = document.createElement("span");
+    body.className = "body";
+    body.textContent = message.body;
+    item.append(author, " ", time, " ", body);
+    this.decorate(item);
+    return item;
+  }
+
+  // The delete button where the role allows it. The server decides for real; this only spares
+  // a useless button. Called again on every item when the role changes.
+  decorate(item) {
+    const mine = item.dataset.author === this.page.me;
+    const allowed = mine ? this.rules.can_delete_own : this.rules.can_delete_others;
+    const button = item.querySelector("button.delete");
+    if (allowed && !button) {
+      const id = item.dataset.id;
+      const added = document.createElement("button");
+      added.type = "button";
+      added.className = "delete";
+      added.dataset.id = id;
+      added.textContent = "Delete";
+      added.setAttribute("aria-label", `Delete message ${id} by ${item.dataset.author}`);
+      item.append(" ", added);
+    } else if (!allowed && button) {
+      button.remove();
     }
-    resumeNow = false;
-    connect();
-    return;
   }
-  if (!stopped) scheduleReconnect();
-}
 
-function connect() {
-  retryButton.hidden = true;
-  showState("Connecting…", "connecting");
-  socket = new WebSocket(socketUrl());
-  socket.addEventListener("message", onFrame);
-  socket.addEventListener("close", onClose);
-}
-
-// Pending sends -------------------------------------------------------------------------
-// What was typed stays on the page, marked as waiting, until the server has stored it (its
-// message.new, or its ack once the stored message is shown), so nothing typed vanishes.
-
-function queueSend(body) {
-  const clientId = newClientId();
-  pending.set(clientId, body);
-  const item = document.createElement("li");
-  item.dataset.clientId = clientId;
-  const text = document.createElement("span");
-  text.className = "body";
-  text.textContent = body;
-  const mark = document.createElement("span");
-  mark.className = "mark";
-  mark.textContent = "waiting";
-  item.append(text, " ", mark);
-  pendingList.append(item);
-  showPending();
-  return clientId;
-}
-
-function pendingItem(clientId) {
-  return Array.from(pendingList.children).find((item) => item.dataset.clientId === clientId);
-}
-
-function settlePending(clientId) {
-  pending.delete(clientId);
-  pendingItem(clientId)?.remove();
-  showPending();
-}
-
-// The ack can come before the room's message.new: the item stays, marked as sent, until the
-// stored message is on the list, so the text never blinks out.
-function acknowledgePending(clientId, messageId) {
-  pending.delete(clientId);
-  const item = pendingItem(clientId);
-  if (item) item.dataset.messageId = String(messageId);
-  dropShownPending();
-}
-
-function dropShownPending() {
-  for (const item of Array.from(pendingList.children)) {
-    const id = item.dataset.messageId;
-    if (id && list.querySelector(`li[data-id="${Number(id)}"]`)) item.remove();
+  redecorate() {
+    Array.from(this.list.children).forEach((item) => this.decorate(item));
   }
-  showPending();
+
+  // Display order is stream order (seq): the order the room's messages were committed in.
+  // True when the message was not on the list yet.
+  insert(message) {
+    const id = Number(message.id);
+    const seq = Number(message.seq);
+    if (!Number.isSafeInteger(id) || this.deleted.has(id)) return false;
+    if (this.list.querySelector(`li[data-id="${id}"]`)) return false;
+    const follow = this.nearBottom();
+    const item = this.messageItem(message);
+    item.dataset.seq = String(seq);
+    const after = Array.from(this.list.children).find((other) => Number(other.dataset.seq) > seq);
+    this.list.insertBefore(item, after ?? null);
+    if (!after && follow) this.scrollToBottom();
+    return true;
+  }
+
+  remove(id) {
+    this.deleted.add(Number(id));
+    const item = this.list.querySelector(`li[data-id="${Number(id)}"]`);
+    if (!item) return;
+    item.seqNumber = Number(item.dataset.seq);
+    if (this.isUnread(item) && item.seqNumber <= this.counted) {
+      this.unread = Math.max(0, this.unread - 1);
+    }
+    item.remove();
+  }
+
+  ids() {
+    return Array.from(this.list.children, (item) => Number(item.dataset.id));
+  }
+
+  nearBottom() {
+    const list = this.list;
+    return !list.isConnected || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  }
+
+  scrollToBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  // History --------------------------------------------------------------------------------
+
+  // The newest page, the first time the room is shown (its list held only live messages).
+  async loadHistory() {
+    if (this.historyLoaded || this.loadingHistory) return;
+    this.loadingHistory = true;
+    const data = await getJson(this.page.historyUrl(this.slug));
+    this.loadingHistory = false;
+    if (!data) return;
+    this.historyLoaded = true;
+    data.results.forEach((message) => this.insert(message));
+    if (this.stickToBottom) this.scrollToBottom();
+  }
+
+  // After a join the server could not replay (recovered: false): load what was missed from the
+  // position the page had (?since=<seq>, every page, when still in the same stream; the newest
+  // page otherwise), then drop shown messages deleted meanwhile (absent from the newest page).
+  async backfill(previous) {
+    const base = this.page.historyUrl(this.slug);
+    const sameStream = previous.epoch !== null && previous.epoch === this.stream.epoch;
+    let url = sameStream ? `${base}?since=${previous.seq}` : base;
+    for (let page = 0; url && page < MAX_BACKFILL_PAGES; page += 1) {
+      const data = await getJson(url);
+      if (!data) return;
+      data.results.forEach((message) => this.insert(message));
+      url = data.next;
+    }
+    const ceiling = Math.max(0, ...this.ids()); // everything up to here was stored before
+    if (ceiling === 0) return;
+    const newest = await getJson(base);
+    if (!newest) return;
+    const kept = new Set(newest.results.map((message) => message.id));
+    // Without a next page, the newest page is the whole history.
+    const floor = newest.next ? Math.min(...kept) : 0;
+    for (const id of this.ids()) {
+      if (id >= floor && id <= ceiling && !kept.has(id)) this.remove(id);
+    }
+  }
+
+  // Pending sends --------------------------------------------------------------------------
+  // What was typed stays on the page, marked as waiting, until the server has stored it (its
+  // message.new, or its ack once the stored message is shown), so nothing typed vanishes.
+
+  queueSend(body) {
+    const clientId = newClientId();
+    this.pending.set(clientId, { body, messageId: null });
+    return clientId;
+  }
+
+  // Sends not yet acknowledged, to go out (again, same client id) after every join.
+  unsent() {
+    return [...this.pending].filter(([, send]) => send.messageId === null);
+  }
+
+  settle(clientId) {
+    this.pending.delete(clientId);
+  }
+
+  // The ack can come before the room's message.new: the item stays, marked as sent, until the
+  // stored message is on the list, so the text never blinks out.
+  acknowledge(clientId, messageId) {
+    const send = this.pending.get(clientId);
+    if (send) send.messageId = Number(messageId);
+    this.dropShownPending();
+  }
+
+  dropShownPending() {
+    for (const [clientId, send] of this.pending) {
+      if (send.messageId !== null && this.list.querySelector(`li[data-id="${send.messageId}"]`)) {
+        this.pending.delete(clientId);
+      }
+    }
+  }
 }
-
-function showPending() {
-  pendingBox.hidden = pendingList.children.length === 0;
-  const connected = socket !== null && socket.readyState === WebSocket.OPEN;
-  pendingNote.textContent = connected
-    ? "Sending…"
-    : "Not connected; these will be sent when the connection is back.";
-  pendingNote.dataset.state = connected ? "sending" : "offline";
-}
-
-new MutationObserver(dropShownPending).observe(list, { childList: true });
-
-// Reconnect now -------------------------------------------------------------------------
-// Waiting out the backoff is pointless once the network is back, the tab is looked at again,
-// or the person asks: try at once (a socket already open or connecting is left alone).
-
-function retryNow() {
-  if (stopped || retryTimer === null) return;
-  window.clearTimeout(retryTimer);
-  retryTimer = null;
-  connect();
-}
-
-// Page ----------------------------------------------------------------------------------
-
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const body = input.value;
-  if (!body.trim()) return;
-  const clientId = queueSend(body);
-  input.value = "";
-  // Not connected: it waits in the pending list and goes out after the next join.
-  if (!socket || socket.readyState !== WebSocket.OPEN) return;
-  socket.send(JSON.stringify({ type: "message.send", body, client_id: clientId }));
-  clearError();
-});
-
-list.addEventListener("click", (event) => {
-  const button = event.target.closest("button.delete");
-  if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
-  socket.send(JSON.stringify({ type: "message.delete", id: Number(button.dataset.id) }));
-  button.disabled = true; // until message.deleted removes it (or an error frame explains)
-});
-
-// The header's logout form (base.html) navigates this page itself.
-document.querySelector("form.logout")?.addEventListener("submit", () => {
-  leaving = true;
-  stopped = true;
-  if (retryTimer !== null) window.clearTimeout(retryTimer);
-  retryTimer = null;
-  showState("Logging out…", "closed");
-});
-
-retryButton.addEventListener("click", retryNow);
-// Back online, or back to this tab: skip the rest of the backoff wait.
-window.addEventListener("online", retryNow);
-window.addEventListener("focus", retryNow);
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") retryNow();
-});
-
-list.querySelectorAll("time").forEach(formatTime);
-scrollToBottom();
-connect();
