@@ -14,7 +14,9 @@ from .conftest import log_in, off_loop, open_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-BACKOFF_BASE_MS = 500  # static/chat/room.js
+BACKOFF_BASE_MS = 500  # static/chat/socket.js
+# The page's one socket (protocol 3), whatever room it shows.
+SOCKET_URL = re.compile(r"/ws/$")
 TRY_AGAIN_LATER = 1013  # what an overloaded server closes with
 
 
@@ -38,13 +40,13 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
         else:
             network["live"].append((page_side, page_side.connect_to_server()))
 
-    # Any query: every reconnect resumes with ?after=<newest shown>.
-    bob.route_web_socket(re.compile(r"/ws/rooms/lobby/(\?.*)?$"), route)
+    bob.route_web_socket(SOCKET_URL, route)
     log_in(bob, "bob")
     open_room(bob)
     expect(bob.locator("#messages li .body")).to_have_text(
         ["before the outage", "deleted during the outage"]
     )
+    connected = len(network["attempts"])  # the room list's page, then the room's
 
     # The connection drops; while bob is away, alice writes twice and deletes a message.
     network["down"] = True
@@ -60,7 +62,7 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
     expect(alice.locator("#messages li .body")).to_have_text(
         ["before the outage", "missed one", "missed two"]
     )
-    while len(network["attempts"]) < 3:  # the first connection, then two refused retries
+    while len(network["attempts"]) < connected + 2:  # two refused retries
         bob.wait_for_timeout(25)  # lets Playwright deliver the route callbacks
     network["down"] = False
 
@@ -71,7 +73,7 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
     expect(bob.locator("#online li")).to_have_text(["alice", "bob"])
 
     # Waits doubled: 250, 500, 1000 ms ... (half of 500 * 2**n), the first counted from the drop.
-    retries = network["attempts"][1:]
+    retries = network["attempts"][connected:]
     gaps = [later - earlier for earlier, later in pairwise([dropped_at, *retries])]
     for number, gap in enumerate(gaps):
         expected = BACKOFF_BASE_MS * 2**number / 2 / 1000
@@ -85,17 +87,17 @@ def test_reconnects_with_backoff_and_backfills_what_it_missed(logged_in, new_pag
     )
 
 
-BACKOFF_CAP_S = 5  # static/chat/room.js BACKOFF_CAP_MS: the longest a page waits to retry
+BACKOFF_CAP_S = 5  # static/chat/socket.js BACKOFF_CAP_MS: the longest a page waits to retry
 
 
 class Network:
-    """The room socket behind a switch: while down, every try is refused with 1013."""
+    """The page's socket behind a switch: while down, every try is refused with 1013."""
 
     def __init__(self, page) -> None:
         self.down = False
         self.attempts: list[float] = []
         self.live: list = []
-        page.route_web_socket(re.compile(r"/ws/rooms/lobby/(\?.*)?$"), self._route)
+        page.route_web_socket(SOCKET_URL, self._route)
 
     def _route(self, page_side) -> None:
         self.attempts.append(time.monotonic())
@@ -105,7 +107,9 @@ class Network:
             self.live.append((page_side, page_side.connect_to_server()))
 
     def cut(self) -> None:
+        """Drop the live connection; ``attempts`` counts the tries from here on."""
         self.down = True
+        self.attempts = []
         page_side, server_side = self.live[-1]
         server_side.close()
         page_side.close(code=1001)
@@ -134,7 +138,7 @@ def test_the_backoff_of_a_page_is_capped_at_a_few_seconds_and_retry_now_skips_it
 ):
     bob, network = bob_behind_a_switch
     network.cut()
-    network.wait_for_attempts(bob, 1 + 4)  # the first connection, then four quick refusals
+    network.wait_for_attempts(bob, 4)  # four quick refusals
     # The fifth wait would be 8 s uncapped (0.5 s * 2**4).
     state = bob.locator("#connection-state")
     expect(state).to_have_text(f"Connection lost, retrying in {BACKOFF_CAP_S} s…")
@@ -160,7 +164,7 @@ def test_the_backoff_of_a_page_is_capped_at_a_few_seconds_and_retry_now_skips_it
 def test_back_online_or_back_to_the_tab_reconnects_at_once(bob_behind_a_switch, event):
     bob, network = bob_behind_a_switch
     network.cut()
-    network.wait_for_attempts(bob, 1 + 4)
+    network.wait_for_attempts(bob, 4)
     expect(bob.locator("#connection-state")).to_contain_text("retrying in")
     network.down = False
     fired = time.monotonic()
@@ -197,50 +201,84 @@ def test_a_message_typed_while_offline_shows_as_pending_and_the_notice_goes_once
     expect(bob.locator("#messages li .body", has_text="typed in the tunnel")).to_have_count(1)
 
 
+def frames_sent(page) -> list[dict]:
+    """Every frame the page's sockets send, parsed, in order."""
+    sent: list[dict] = []
+
+    def on_socket(socket) -> None:
+        socket.on("framesent", lambda payload: sent.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return sent
+
+
+def joins_of(sent: list[dict], room: str) -> list[dict]:
+    return [frame for frame in sent if frame["type"] == "room.join" and frame["room"] == room]
+
+
 def test_a_message_whose_broadcast_never_reached_the_server_still_appears(new_page, lobby):
     """Written from this test process, a message's broadcast stays in this process's in-memory
     layer: the page's server never hears it. The page still shows it, in stream order, without
-    a reload (the server's position check reads it from the database); and the page's socket
-    resumes from the position it was rendered at."""
+    a reload (the server's position check reads it from the database); and the page joins the
+    room from the position it was rendered at."""
     room, users = lobby
     off_loop(MessageFactory, room=room, author=users["alice"], body="first")
     bob = new_page().page
     sockets: list[str] = []
     bob.on("websocket", lambda ws: sockets.append(ws.url))
+    sent = frames_sent(bob)
     log_in(bob, "bob")
     open_room(bob)
+    expect(bob.locator("#online li")).to_have_text(["bob"])  # joined
+    opened = len(sockets)
     room.refresh_from_db()
-    assert sockets[-1].endswith(f"/ws/rooms/lobby/?since=1&epoch={room.epoch}")
+    assert joins_of(sent, "lobby")[-1]["since"] == {"seq": 1, "epoch": room.epoch}
+    joins = len(joins_of(sent, "lobby"))
     off_loop(MessageFactory, room=room, author=users["alice"], body="second")
     off_loop(MessageFactory, room=room, author=users["alice"], body="third")
     expect(bob.locator("#messages li .body")).to_have_text(["first", "second", "third"])
     seqs = bob.locator("#messages li").evaluate_all("items => items.map(i => i.dataset.seq)")
     assert seqs == ["1", "2", "3"]
-    assert len(sockets) == 1  # no reconnect
+    assert len(sockets) == opened  # no reconnect
+    assert len(joins_of(sent, "lobby")) == joins  # no rejoin
 
 
-def test_a_skipped_position_makes_the_page_resume_from_its_own_at_once(new_page, lobby):
+def test_a_skipped_position_makes_the_page_rejoin_from_its_own_at_once(new_page, lobby):
     room, users = lobby
     off_loop(MessageFactory, room=room, author=users["alice"], body="first")
     bob = new_page().page
     connections: list = []
+    sent: list[dict] = []
 
     def route(page_side) -> None:
-        connections.append((page_side.url, page_side, page_side.connect_to_server()))
+        server_side = page_side.connect_to_server()
 
-    bob.route_web_socket(re.compile(r"/ws/rooms/lobby/(\?.*)?$"), route)
+        def forward(message) -> None:
+            sent.append(json.loads(message))
+            server_side.send(message)
+
+        page_side.on_message(forward)
+        connections.append(page_side)
+
+    bob.route_web_socket(SOCKET_URL, route)
     log_in(bob, "bob")
     open_room(bob)
+    expect(bob.locator("#online li")).to_have_text(["bob"])  # joined
     room.refresh_from_db()
-    _, page_side, _ = connections[-1]
+    before = len(connections)
     # A frame two positions ahead of the page's (as if position 2 were lost on the way).
     skipped = {"type": "message.new", "id": 999, "seq": 3, "room": "lobby", "author": "alice",
                "body": "ahead", "created_at": "2026-01-01T00:00:00+00:00"}  # fmt: skip
-    page_side.send(json.dumps(skipped))
+    joins = len(joins_of(sent, "lobby"))
+    connections[-1].send(json.dumps(skipped))
     sent_at = time.monotonic()
-    while len(connections) < 2:
-        assert time.monotonic() - sent_at < 2, "the page did not resume"
+    while len(joins_of(sent, "lobby")) == joins:
+        assert time.monotonic() - sent_at < 2, "the page did not rejoin"
         bob.wait_for_timeout(25)
-    assert connections[-1][0].endswith(f"?since=1&epoch={room.epoch}")
-    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    # It left the room and joined it again from its own position, on the same socket.
+    leave = next(frame for frame in reversed(sent) if frame["type"] == "room.leave")
+    assert leave["room"] == "lobby"
+    assert joins_of(sent, "lobby")[-1]["since"] == {"seq": 1, "epoch": room.epoch}
+    assert len(connections) == before
+    expect(bob.locator("#online li")).to_have_text(["bob"])
     expect(bob.locator("#messages li .body")).to_have_text(["first"])  # never shown

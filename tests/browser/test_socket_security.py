@@ -69,14 +69,18 @@ def test_foreign_origin_page_cannot_ride_the_session_cookie(
     assert "WSREJECT /ws/rooms/lobby/" in live_daphne.logs()
 
 
-def test_removed_member_sees_why_and_page_does_not_reconnect(logged_in, live_daphne, lobby):
+def test_removed_member_sees_why_and_the_socket_stays_for_the_other_rooms(
+    logged_in, live_daphne, lobby
+):
     bob = logged_in("bob", room=None).page
     sockets = []
     bob.on("websocket", lambda socket: sockets.append(socket))
     bob.goto("/rooms/lobby/")
-    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    expect(bob.locator("#online li")).to_contain_text(["bob"])  # joined
+    opened = len(sockets)  # the room page's, perhaps after the room list's
 
-    # The owner removes bob through the REST API (JWT): his open socket closes with 4003.
+    # The owner removes bob through the REST API (JWT): the room leaves his socket (room.left
+    # 4003), the socket stays.
     with httpx.Client(base_url=live_daphne.http) as api:
         token = api.post("/api/auth/token/", json={"username": "alice", "password": PASSWORD})
         removed = api.delete(
@@ -85,15 +89,14 @@ def test_removed_member_sees_why_and_page_does_not_reconnect(logged_in, live_dap
         )
     assert removed.status_code == 204
 
-    expect(bob.get_by_role("alert")).to_have_text(
-        "You are not (or no longer) a member of this room."
-    )
-    expect(bob.locator("#connection-state")).to_have_text("Disconnected")
+    expect(bob.get_by_role("alert")).to_have_text("You are no longer a member of Lobby.")
+    expect(bob.get_by_role("list", name="My rooms").get_by_role("listitem")).to_have_count(0)
     expect(bob.get_by_role("textbox", name="Message")).to_be_disabled()
-    # The first retry would come within 0.5 s (backoff base); wait well past it.
+    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    # No reconnect: the first retry would come within 0.5 s (backoff base).
     bob.wait_for_timeout(1500)
-    assert len(sockets) == 1
-    assert sockets[0].is_closed()
+    assert len(sockets) == opened
+    assert not sockets[-1].is_closed()
 
 
 def test_logout_elsewhere_sends_the_room_page_to_login(logged_in, lobby):

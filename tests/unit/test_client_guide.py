@@ -19,7 +19,8 @@ from realtime.close_codes import (
 from realtime.protocol import SUBPROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOM_JS = (ROOT / "static" / "chat" / "room.js").read_text()
+# The page's script: its modules together (app.js, room.js, socket.js).
+PAGE_JS = "\n".join(path.read_text() for path in sorted((ROOT / "static" / "chat").glob("*.js")))
 EXAMPLE = (ROOT / "examples" / "client.py").read_text()
 CODES = {int(code) for code in CloseCode}
 
@@ -38,8 +39,8 @@ def test_the_guide_is_the_enums_as_data():
     assert len(guide["close"]) == len(CloseCode)
 
 
-def test_room_js_copies_no_code_number():
-    code = "\n".join(line.split("//")[0] for line in ROOM_JS.splitlines())
+def test_the_page_script_copies_no_code_number():
+    code = "\n".join(line.split("//")[0] for line in PAGE_JS.splitlines())
     assert {int(found) for found in re.findall(r"\b\d{4}\b", code)} & CODES == set()
 
 
@@ -52,11 +53,11 @@ def test_the_example_client_copies_no_code_number():
     assert numbers & CODES == set()
 
 
-def test_the_names_and_actions_room_js_uses_are_the_servers():
-    names = set(re.findall(r'(?:close\.name === "|^  )([A-Z_]+)(?:"|:)', ROOM_JS, re.MULTILINE))
-    assert names, "room.js names no close code"
+def test_the_names_and_actions_the_page_script_uses_are_the_servers():
+    names = set(re.findall(r'(?:close\.name === "|^  )([A-Z_]+)(?:"|:)', PAGE_JS, re.MULTILINE))
+    assert names, "the page script names no close code"
     assert names <= {code.name for code in CloseCode}
-    actions = set(re.findall(r'action === "([a-z_]+)"', ROOM_JS))
+    actions = set(re.findall(r'action === "([a-z_]+)"', PAGE_JS))
     assert actions <= {action.value for action in ClientAction}
     assert {"reauthenticate", "never", "retry_now", "retry_later"} <= actions
 
