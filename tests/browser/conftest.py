@@ -140,7 +140,8 @@ def watch(page: Page) -> Watched:
 
 @pytest.fixture
 def new_page(browser: Browser, live_daphne: LiveServer) -> Iterator[Callable[..., Watched]]:
-    """``new_page()``: a fresh browser context (its own cookie jar) on the live server.
+    """``new_page()``: a fresh browser context (its own cookie jar) on the live server (or on
+    ``base_url``, a server of the test's own).
 
     At teardown every page must have run without a script error or a CSP violation.
     """
@@ -148,8 +149,12 @@ def new_page(browser: Browser, live_daphne: LiveServer) -> Iterator[Callable[...
     pages: list[Watched] = []
 
     def make(**context_options) -> Watched:
-        options = {"viewport": {"width": 1000, "height": 720}, **context_options}
-        context = browser.new_context(base_url=live_daphne.http, **options)
+        options = {
+            "base_url": live_daphne.http,
+            "viewport": {"width": 1000, "height": 720},
+            **context_options,
+        }
+        context = browser.new_context(**options)
         context.set_default_timeout(5000)
         contexts.append(context)
         watched = watch(context.new_page())
