@@ -3,16 +3,16 @@
 // who is online; every room is joined and stays joined, so badges count while another room is
 // shown. Switching rooms changes the URL (history.pushState), never the socket. The room shown
 // in a visible tab is read: its position goes to the server (room.read), and the user's other
-// tabs clear their badge when they hear it. socket.js is the connection, room.js one room.
+// tabs clear their badge when they hear it. socket.js is the connection, room.js one room,
+// screen.js the drawing, config.js what the server told the page.
 
-import { backoffDelay, Connection } from "./socket.js";
+import { CONFIG, GUIDE, urlFor } from "./config.js";
 import { Room } from "./room.js";
+import * as screen from "./screen.js";
+import { backoffDelay, Connection } from "./socket.js";
 
-// What each close and error code asks of a client, from the server's own table
-// (realtime/close_codes.py, rendered into the page): no code numbers are copied here.
-const GUIDE = JSON.parse(document.getElementById("protocol-guide").textContent);
-// The user, what each role may do, URLs, the frame budget: from the server (chat/views.py).
-const CONFIG = JSON.parse(document.getElementById("chat-config").textContent);
+const { clearError, form, input, retryButton, roomList, roomSection } = screen;
+const { showError, showNotice, showState } = screen;
 // What the page says when the server will not take the connection back, by the code's name.
 const FINAL_MESSAGES = {
   TOO_MANY_CONNECTIONS: "You have too many chat windows open. Close one, then reload this page.",
@@ -26,35 +26,14 @@ const RESEND_DELAY_MS = 2000;
 // At most one room.read per room per interval: a busy room must not spend the frame budget.
 const READ_INTERVAL_MS = 1000;
 
-const element = (id) => document.getElementById(id);
-const state = element("connection-state");
-const retryButton = element("retry-now");
-const notice = element("notice");
-const roomList = element("room-list");
-const noRooms = element("no-rooms");
-const roomSection = element("room");
-const noRoom = element("no-room");
-const title = element("room-title");
-const roleTag = element("room-role");
-const online = element("online");
-const form = element("send-form");
-const input = element("message-input");
-const sendButton = form.querySelector("button[type=submit]");
-const readerNote = element("reader-note");
-const errorBox = element("room-error");
-const pendingBox = element("pending");
-const pendingList = element("pending-list");
-const pendingNote = element("pending-note");
-
 const me = CONFIG.username;
 const rooms = new Map(); // slug → Room: the user's rooms, as the sidebar lists them
 let shown = null; // the Room on screen (possibly one just removed from `rooms`), or null
-let slot = element("messages"); // the <ol> on screen: the shown room's list
+let slot = document.getElementById("messages"); // the <ol> on screen: the shown room's list
 let leaving = false; // this page submitted the logout form: the socket's close is expected
 let refs = 0;
 
 const nextRef = () => String(++refs);
-const urlFor = (template, slug) => template.replace("__slug__", encodeURIComponent(slug));
 const pageFor = (list = null) => ({
   me,
   rules: CONFIG.roles,
@@ -62,143 +41,18 @@ const pageFor = (list = null) => ({
   historyUrl: (slug) => urlFor(CONFIG.history_url, slug),
 });
 
-// Display ----------------------------------------------------------------------------------
+// Drawing (screen.js), with what this module knows: which rooms are listed, which is shown.
+const listed = (room) => rooms.has(room.slug);
 
-function showState(text, kind) {
-  state.textContent = text;
-  state.dataset.state = kind;
-}
-
-function showNotice(text) {
-  notice.textContent = text;
-  notice.hidden = false;
-}
-
-function showError(text) {
-  errorBox.textContent = text;
-  errorBox.hidden = false;
-}
-
-function clearError() {
-  errorBox.textContent = "";
-  errorBox.hidden = true;
-}
-
-function sidebarItem(room) {
-  let item = roomList.querySelector(`li[data-room="${CSS.escape(room.slug)}"]`);
-  if (item) return item;
-  item = document.createElement("li");
-  item.dataset.room = room.slug;
-  const link = document.createElement("a");
-  const role = document.createElement("span");
-  role.className = "role";
-  const badge = document.createElement("span");
-  badge.className = "badge";
-  const people = document.createElement("span");
-  people.className = "online-count";
-  item.append(link, " ", role, " ", badge, " ", people);
-  return item;
-}
-
-// The room's sidebar entry: name, role, unread badge, how many others are online.
 function renderItem(room) {
-  if (!rooms.has(room.slug)) return;
-  const item = sidebarItem(room);
-  const link = item.querySelector("a");
-  link.href = urlFor(CONFIG.room_url, room.slug);
-  link.textContent = room.name;
-  if (room === shown) link.setAttribute("aria-current", "page");
-  else link.removeAttribute("aria-current");
-  const role = item.querySelector(".role");
-  role.textContent = CONFIG.roles[room.role]?.label ?? room.role;
-  role.dataset.role = room.role;
-  const badge = item.querySelector(".badge");
-  badge.textContent = room.unread > 0 ? String(room.unread) : "";
-  badge.hidden = room.unread === 0;
-  badge.title = `${room.unread} unread`;
-  // The count is drawn by CSS from data-count (no text), so the entry reads "Name Role".
-  const others = [...room.online].filter((username) => username !== me).length;
-  const people = item.querySelector(".online-count");
-  people.dataset.count = String(others);
-  people.title = room.join === "joined" ? `${others} others online` : "Not connected";
-  item.dataset.join = room.join;
+  if (listed(room)) screen.renderItem(room, shown);
 }
 
-function renderList() {
-  const items = [...rooms.values()]
-    .sort((a, b) => a.slug.localeCompare(b.slug))
-    .map((room) => {
-      renderItem(room);
-      return sidebarItem(room);
-    });
-  roomList.replaceChildren(...items);
-  noRooms.hidden = rooms.size > 0;
-}
-
-// The room pane: header, send box as the role allows, presence, pending sends.
-function renderRoom() {
-  const room = shown;
-  roomSection.hidden = room === null;
-  noRoom.hidden = room !== null;
-  document.title = `${room ? room.name : "My rooms"} · Secure chat`;
-  if (!room) return;
-  roomSection.dataset.room = room.slug;
-  title.textContent = room.name;
-  const member = rooms.has(room.slug) && connection.state !== "stopped";
-  roleTag.textContent = member ? (CONFIG.roles[room.role]?.label ?? room.role) : "Not a member";
-  const canSend = member && Boolean(room.rules.can_send);
-  input.disabled = !canSend;
-  sendButton.disabled = !canSend;
-  input.placeholder = canSend
-    ? "Type a message, Enter sends"
-    : member
-      ? "Readers cannot send messages"
-      : "You cannot post here";
-  const reader = member && !room.rules.can_send;
-  readerNote.hidden = !reader;
-  if (reader) input.setAttribute("aria-describedby", "reader-note");
-  else input.removeAttribute("aria-describedby");
-  room.list.querySelectorAll("button.delete").forEach((button) => {
-    if (!member) button.disabled = true;
-  });
-  renderOnline();
-  renderPending();
-}
-
-function renderOnline() {
-  const usernames = shown && shown.join === "joined" ? [...shown.online].sort() : [];
-  const items = usernames.map((username) => {
-    const item = document.createElement("li");
-    item.textContent = username;
-    if (username === me) item.className = "me";
-    return item;
-  });
-  online.replaceChildren(...items);
-}
-
-function renderPending() {
-  const sends = shown ? [...shown.pending] : [];
-  pendingList.replaceChildren(
-    ...sends.map(([clientId, send]) => {
-      const item = document.createElement("li");
-      item.dataset.clientId = clientId;
-      const text = document.createElement("span");
-      text.className = "body";
-      text.textContent = send.body;
-      const mark = document.createElement("span");
-      mark.className = "mark";
-      mark.textContent = "waiting";
-      item.append(text, " ", mark);
-      return item;
-    }),
-  );
-  pendingBox.hidden = sends.length === 0;
-  const connected = shown !== null && shown.join === "joined";
-  pendingNote.textContent = connected
-    ? "Sending…"
-    : "Not connected; these will be sent when the connection is back.";
-  pendingNote.dataset.state = connected ? "sending" : "offline";
-}
+const renderList = () => screen.renderList(rooms, shown);
+const renderRoom = () =>
+  screen.renderRoom(shown, shown !== null && listed(shown) && connection.state !== "stopped");
+const renderOnline = () => screen.renderOnline(shown);
+const renderPending = () => screen.renderPending(shown);
 
 // Switching rooms ---------------------------------------------------------------------------
 
