@@ -9,6 +9,8 @@ from itertools import pairwise
 import pytest
 from playwright.sync_api import expect
 
+from realtime.close_codes import CloseCode
+
 from ..factories import MessageFactory
 from .conftest import log_in, off_loop, open_room
 
@@ -106,13 +108,14 @@ class Network:
         else:
             self.live.append((page_side, page_side.connect_to_server()))
 
-    def cut(self) -> None:
-        """Drop the live connection; ``attempts`` counts the tries from here on."""
-        self.down = True
+    def cut(self, code: int = 1001, *, down: bool = True) -> None:
+        """Drop the live connection (the page hears ``code``; 1001, going away, by default);
+        ``attempts`` counts the tries from here on."""
+        self.down = down
         self.attempts = []
         page_side, server_side = self.live[-1]
         server_side.close()
-        page_side.close(code=1001)
+        page_side.close(code=code)
 
     def wait_for_attempts(self, page, count: int) -> None:
         deadline = time.monotonic() + 10
@@ -282,3 +285,28 @@ def test_a_skipped_position_makes_the_page_rejoin_from_its_own_at_once(new_page,
     assert len(connections) == before
     expect(bob.locator("#online li")).to_have_text(["bob"])
     expect(bob.locator("#messages li .body")).to_have_text(["first"])  # never shown
+
+
+def test_a_server_restart_reconnects_within_a_second_and_rejoins_from_its_position(new_page, lobby):
+    """1012 (a draining server) asks for a reconnect now: after a random wait under a second,
+    so the pages a server held do not all come back in the same instant."""
+    room, users = lobby
+    off_loop(MessageFactory, room=room, author=users["alice"], body="before the restart")
+    bob = new_page().page
+    bob.add_init_script("Math.random = () => 0.5;")  # the wait: half of one second
+    network = Network(bob)
+    sent = frames_sent(bob)
+    log_in(bob, "bob")
+    open_room(bob)
+    expect(bob.locator("#online li")).to_have_text(["bob"])  # joined
+    joins = len(joins_of(sent, "lobby"))
+
+    cut_at = time.monotonic()
+    network.cut(CloseCode.SERVICE_RESTART, down=False)
+    network.wait_for_attempts(bob, 1)
+    assert 0.4 <= network.attempts[0] - cut_at <= 1.5, network.attempts[0] - cut_at
+    expect(bob.locator("#connection-state")).to_have_text("Connected")
+    expect(bob.locator("#online li")).to_have_text(["bob"])
+    rejoin = joins_of(sent, "lobby")[joins:]
+    room.refresh_from_db()
+    assert [frame["since"] for frame in rejoin] == [{"seq": 1, "epoch": room.epoch}]
