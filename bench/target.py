@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
 
 CONNECT_TIMEOUT = 10.0
-# static/chat/room.js's reconnect policy: exponential backoff from 0.5 s, capped, full jitter.
+# static/chat/socket.js's reconnect policy: exponential backoff from 0.5 s, capped, full jitter.
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 # What a failed try raises: the handshake, the socket, or the wait for room.joined.
