@@ -53,7 +53,8 @@ class Storm:
 
 async def enter(target: Target, member: Member, storm: Storm, deadline: float) -> None:
     """Open ``member``'s socket and wait until it is in (the project: ``room.joined`` received;
-    the tutorial: accepted), retrying each failed try after a jittered backoff (the chat page's, static/chat/socket.js)."""
+    the tutorial: accepted), retrying each failed try after a jittered backoff (the chat page's,
+    static/chat/socket.js)."""
     attempt = 0
     while True:
         member.tries += 1

@@ -182,7 +182,7 @@ function resendUnanswered() {
 // Frames -----------------------------------------------------------------------------------
 
 function onHello(hello) {
-  const listed = new Set(hello.rooms.map((entry) => entry.room));
+  const inHello = new Set(hello.rooms.map((entry) => entry.room));
   for (const entry of hello.rooms) {
     const room = rooms.get(entry.room);
     if (room) room.update(entry);
@@ -190,10 +190,10 @@ function onHello(hello) {
   }
   // Removed while this page was offline (hello lists every room unless `more` says otherwise).
   if (!hello.more) {
-    for (const room of [...rooms.values()]) if (!listed.has(room.slug)) dropRoom(room);
+    for (const room of [...rooms.values()]) if (!inHello.has(room.slug)) dropRoom(room);
   }
   renderList();
-  if (shown && !rooms.has(shown.slug) && listed.has(shown.slug)) showRoom(rooms.get(shown.slug));
+  if (shown && !listed(shown) && inHello.has(shown.slug)) showRoom(rooms.get(shown.slug));
   for (const room of rooms.values()) sendJoin(room);
   renderRoom();
 }
