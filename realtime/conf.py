@@ -23,6 +23,8 @@ class RealtimeSettings:
     stream_give_up_seconds: float
     rate_limit_messages: int
     rate_limit_seconds: float
+    rate_limit_room_commands: int
+    rate_limit_room_seconds: float
     max_handshakes_per_user: int
     handshake_window_seconds: float
     flood_close_after: int

@@ -39,6 +39,10 @@ class RateLimitKind(StrEnum):
     MESSAGE = "message"
     """A frame over ``CHAT_RATE_LIMIT_MESSAGES``; the client got a ``rate_limited`` error frame."""
 
+    ROOM_COMMANDS = "room_commands"
+    """A ``room.join`` / ``room.leave`` / ``room.read`` over ``CHAT_RATE_LIMIT_ROOM_COMMANDS``: a
+    ``room.refused`` (1013 ``too_many_joins``) or a ``rate_limited`` error frame."""
+
     FLOOD = "flood"
     """Kept sending past ``CHAT_FLOOD_CLOSE_AFTER`` refusals: closed 4008."""
 

@@ -138,6 +138,16 @@ class MultiSocket(Socket):
     def parse(self, text: str):
         return parse_multi_frame(text, max_body_chars=self.conf.max_body_chars)
 
+    def budget_for(self, command: RoomCommand):
+        """Messages spend the message budget; the room list's own commands the room-command
+        budget (a join at its admission, to answer ``room.refused`` about its room)."""
+        match getattr(command, "command", None):
+            case JoinRoom():
+                return None
+            case LeaveRoom() | ReadRoom():
+                return runtime().room_command_budget
+        return runtime().message_budget
+
     async def handle_command(self, command: RoomCommand) -> None:
         view = self.topics.get(command.room)
         if isinstance(command.command, JoinRoom):
@@ -203,10 +213,10 @@ class MultiSocket(Socket):
         """Every step a one-topic socket's connect takes for its topic; ``Refused`` undone."""
         if len(self.topics) >= self.conf.max_rooms_per_socket:
             raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too_many_rooms")
-        # A join costs what a room socket's handshake costs: the same per-user budget.
-        if not await runtime().handshake_budget.allow(f"user:{self.user.pk}"):
+        # A join spends the room-command budget here, so its refusal is about its room.
+        if not await runtime().room_command_budget.allow(f"user:{self.user.pk}"):
             raise Refused(
-                CloseCode.TRY_AGAIN_LATER, "too_many_handshakes", limit=RateLimitKind.HANDSHAKES
+                CloseCode.TRY_AGAIN_LATER, "too_many_joins", limit=RateLimitKind.ROOM_COMMANDS
             )
         channel = view.channel
         await channel.authorize()

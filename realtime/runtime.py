@@ -88,6 +88,7 @@ class Runtime:
         on_layer_failure(self.revalidator.soon)
         limits = {
             "messages": (conf.rate_limit_messages, conf.rate_limit_seconds),
+            "room_commands": (conf.rate_limit_room_commands, conf.rate_limit_room_seconds),
             "handshakes": (conf.max_handshakes_per_user, conf.handshake_window_seconds),
             "failed_auth": (conf.max_failed_auth_per_address, conf.failed_auth_window_seconds),
         }
@@ -123,6 +124,9 @@ class Runtime:
             }
         self.message_budget = budgets["messages"]
         """Frames per user, across all their sockets (reconnecting never refills it)."""
+        self.room_command_budget = budgets["room_commands"]
+        """``room.join``, ``room.leave``, ``room.read`` per user (protocol 3): joining many rooms
+        costs no message frames, and join/leave churn cannot amplify presence broadcasts."""
         self.handshake_budget = budgets["handshakes"]
         """Accepted handshakes per user: a reconnect loop cannot amplify presence broadcasts."""
         self.failed_auth_budget = budgets["failed_auth"]

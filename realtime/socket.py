@@ -201,19 +201,19 @@ class Socket(GuardedConsumer):
         if frame_exceeds(text_data, bytes_data, self.conf.max_frame_bytes):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
-        if not await runtime().message_budget.allow(f"user:{self.user.pk}"):
-            await self._refuse_for_rate()
-            return
-        self.refused_in_row = 0
         if text_data is None:
-            metrics.record_frame_in(None)
-            await self.send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
+            if await self._within_budget(runtime().message_budget):
+                metrics.record_frame_in(None)
+                await self.send_error(ErrorCode.UNSUPPORTED_FRAME, "Send JSON text frames.")
             return
         try:
             command = self.parse(text_data)
         except ProtocolError as error:
-            metrics.record_frame_in(None)
-            await self.send_error(error.code, error.detail, error.client_id)
+            if await self._within_budget(runtime().message_budget):
+                metrics.record_frame_in(None)
+                await self.send_error(error.code, error.detail, error.client_id)
+            return
+        if not await self._within_budget(self.budget_for(command)):
             return
         metrics.record_frame_in(command.frame_type)
         try:
@@ -238,14 +238,33 @@ class Socket(GuardedConsumer):
         """A command that is not the socket's own (``auth.refresh``): the channel's."""
         await self.channel.handle_command(command)
 
-    async def _refuse_for_rate(self) -> None:
+    def budget_for(self, command):
+        """The per-user budget a command spends: every frame of a room socket spends the
+        message budget."""
+        return runtime().message_budget
+
+    async def _within_budget(self, budget) -> bool:
+        """Spend one of the user's ``budget`` (None: the command pays elsewhere); past it, an
+        ``error`` and, after ``CHAT_FLOOD_CLOSE_AFTER`` in a row, the 4008 close."""
+        if budget is None or await budget.allow(f"user:{self.user.pk}"):
+            self.refused_in_row = 0
+            return True
+        kind = (
+            RateLimitKind.MESSAGE
+            if budget is runtime().message_budget
+            else RateLimitKind.ROOM_COMMANDS
+        )
+        await self._refuse_for_rate(kind)
+        return False
+
+    async def _refuse_for_rate(self, kind: RateLimitKind) -> None:
         self.refused_in_row += 1
         if self.refused_in_row > self.conf.flood_close_after:
             metrics.record_rate_limited(RateLimitKind.FLOOD)
             await self.end(CloseCode.RATE_LIMITED, "flood", event="reject")
             return
-        metrics.record_rate_limited(RateLimitKind.MESSAGE)
-        await self.send_error(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
+        metrics.record_rate_limited(kind)
+        await self.send_error(ErrorCode.RATE_LIMITED, "Too many frames; slow down.")
 
     # Events ----------------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ CHAT_STREAM_GIVE_UP_SECONDS = env.float("CHAT_STREAM_GIVE_UP_SECONDS", default=1
 # Frames per user (all their sockets, every process) per window; every frame counts, binary too.
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=10)
 CHAT_RATE_LIMIT_SECONDS = env.float("CHAT_RATE_LIMIT_SECONDS", default=10.0)
+# room.join / room.leave / room.read per user per window (protocol 3): a budget of their own, so
+# a page joining its rooms never spends what the user sends with, and churn stays bounded.
+CHAT_RATE_LIMIT_ROOM_COMMANDS = env.int("CHAT_RATE_LIMIT_ROOM_COMMANDS", default=200)
+CHAT_RATE_LIMIT_ROOM_SECONDS = env.float("CHAT_RATE_LIMIT_ROOM_SECONDS", default=60.0)
 # Accepted socket handshakes per user per window (a reconnect loop gets 1013 past it).
 CHAT_MAX_HANDSHAKES_PER_USER = env.int("CHAT_MAX_HANDSHAKES_PER_USER", default=30)
 CHAT_HANDSHAKE_WINDOW_SECONDS = env.float("CHAT_HANDSHAKE_WINDOW_SECONDS", default=60.0)
