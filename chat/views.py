@@ -95,7 +95,7 @@ def _page_context(request: HttpRequest, *, membership: Membership | None) -> dic
 
 
 def _script_config(request: HttpRequest) -> dict:
-    """What the page's script is told: who is logged in, URLs by slug, the per-user frame budget,
+    """What the page's script is told: who is logged in, URLs by slug, the per-user frame budgets,
     and what each role may do. Live messages and role changes arrive after the render: the
     script gets the answers the rules are made of instead of knowing them."""
     return {
@@ -104,9 +104,15 @@ def _script_config(request: HttpRequest) -> dict:
         "room_url": reverse("chat:room-detail", kwargs={"slug": SLUG_PLACEHOLDER}),
         "history_url": reverse("api-messages", kwargs={"slug": SLUG_PLACEHOLDER}),
         "login_url": reverse("login"),
-        "frame_budget": {
-            "capacity": settings.CHAT_RATE_LIMIT_MESSAGES,
-            "per_seconds": settings.CHAT_RATE_LIMIT_SECONDS,
+        "frame_budgets": {
+            "messages": {
+                "capacity": settings.CHAT_RATE_LIMIT_MESSAGES,
+                "per_seconds": settings.CHAT_RATE_LIMIT_SECONDS,
+            },
+            "rooms": {
+                "capacity": settings.CHAT_RATE_LIMIT_ROOM_COMMANDS,
+                "per_seconds": settings.CHAT_RATE_LIMIT_ROOM_SECONDS,
+            },
         },
         "roles": {
             role.value: {

@@ -23,7 +23,7 @@ const GONE_MESSAGES = {
   ROOM_NOT_FOUND: (name) => `${name} is gone: the room was deleted.`,
 };
 const RESEND_DELAY_MS = 2000;
-// At most one room.read per room per interval: a busy room must not spend the frame budget.
+// At most one room.read per room per interval: a busy room must not spend the room-command budget.
 const READ_INTERVAL_MS = 1000;
 
 const me = CONFIG.username;
@@ -122,7 +122,7 @@ function sendJoin(room) {
   room.joinTimer = null;
   if (!connection.isOpen || !rooms.has(room.slug)) return;
   room.join = "joining";
-  // The room on screen first; the others wait their turn in the frame budget.
+  // The room on screen first; the others wait their turn in the room-command budget.
   connection.send(room.joinFrame(nextRef()), { background: room !== shown });
 }
 
@@ -439,7 +439,7 @@ function onClose(close) {
 
 const connection = new Connection({
   guide: GUIDE,
-  budget: CONFIG.frame_budget,
+  budgets: CONFIG.frame_budgets,
   onState,
   onHello,
   onFrame,

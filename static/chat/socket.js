@@ -6,8 +6,9 @@
 //
 // What a close code asks for (retry now, later, after logging in, never) comes from the
 // server's table (/protocol.json, rendered into the page): no code number is copied here.
-// Frames leave through an outbox paced by the server's frame budget (also rendered into the
-// page), so joining every room at once cannot use up what a person needs to type.
+// Frames leave through outboxes paced by the server's per-user budgets (rendered into the page):
+// room.join / room.leave / room.read spend the room-command budget, every other frame the
+// message budget, so joining every room at once never uses up what a person needs to type.
 
 // A close the table does not name (1006: the connection dropped) is retried with backoff.
 const UNNAMED_CLOSE = { name: null, action: "retry_later" };
@@ -19,8 +20,11 @@ export const BACKOFF_CAP_MS = 5000;
 const RETRY_NOW_JITTER_MS = 1000;
 // After 4008 (too many frames) the backoff starts here: 0.5 s × 2⁴.
 const RATE_LIMITED_ATTEMPT = 4;
-// Frames sent in the background (joining rooms) leave this many tokens for what a person does.
+// Frames sent in the background (joining rooms) leave this many tokens for what a person does
+// (opening a room, marking it read).
 const BACKGROUND_RESERVE = 2;
+// The frames that spend the room-command budget on the server.
+const ROOM_COMMANDS = new Set(["room.join", "room.leave", "room.read"]);
 
 // Exponential backoff capped at BACKOFF_CAP_MS, full jitter (a random wait under the ceiling)
 // so a restarted server's returning crowd is spread out.
@@ -28,9 +32,9 @@ export function backoffDelay(attempt) {
   return Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
 }
 
-// The server's per-user frame budget, as a token bucket on this page. The server's is shared by
-// every tab of the user, so this only keeps one page from spending it all; a frame the server
-// refuses anyway comes back as a rate_limited error (the page then resends what was unanswered).
+// One of the server's per-user frame budgets, as a token bucket on this page. The server's is
+// shared by every tab of the user, so this only keeps one page from spending it all; a frame the
+// server refuses anyway comes back as a rate_limited error (the page resends what is unanswered).
 class Outbox {
   constructor(budget, send) {
     this.capacity = budget.capacity;
@@ -90,7 +94,7 @@ class Outbox {
 // States: "connecting" (a socket is opening or waiting for hello), "open" (hello received),
 // "backoff" (waiting to reconnect), "stopped" (a terminal close, or the page is leaving).
 export class Connection {
-  constructor({ guide, budget, onState, onHello, onFrame, onClose }) {
+  constructor({ guide, budgets, onState, onHello, onFrame, onClose }) {
     this.guide = guide;
     this.onState = onState;
     this.onHello = onHello;
@@ -100,7 +104,9 @@ export class Connection {
     this.socket = null;
     this.attempt = 0;
     this.timer = null;
-    this.outbox = new Outbox(budget, (frame) => this.socket.send(JSON.stringify(frame)));
+    const send = (frame) => this.socket.send(JSON.stringify(frame));
+    this.messages = new Outbox(budgets.messages, send);
+    this.roomCommands = new Outbox(budgets.rooms, send);
   }
 
   get isOpen() {
@@ -111,13 +117,15 @@ export class Connection {
   // caller sends it again after the next hello.
   send(frame, options) {
     if (!this.isOpen) return false;
-    this.outbox.push(frame, options);
+    const outbox = ROOM_COMMANDS.has(frame.type) ? this.roomCommands : this.messages;
+    outbox.push(frame, options);
     return true;
   }
 
-  // The server dropped a frame for its budget: pause the outbox.
+  // The server dropped a frame for a budget (its error does not say which): pause both.
   rateLimited() {
-    this.outbox.exhausted();
+    this.messages.exhausted();
+    this.roomCommands.exhausted();
   }
 
   connect() {
@@ -157,7 +165,8 @@ export class Connection {
 
   closed(code) {
     this.socket = null;
-    this.outbox.clear();
+    this.messages.clear();
+    this.roomCommands.clear();
     const close = this.guide.close[String(code)] || UNNAMED_CLOSE;
     const wasStopped = this.state === "stopped";
     if (!wasStopped && (close.action === "reauthenticate" || close.action === "never")) {
@@ -190,7 +199,8 @@ export class Connection {
   stop() {
     window.clearTimeout(this.timer);
     this.timer = null;
-    this.outbox.clear();
+    this.messages.clear();
+    this.roomCommands.clear();
     this.enter("stopped", {});
   }
 

@@ -235,3 +235,30 @@ def test_rooms_leave_and_join_the_list_while_the_others_keep_working(
     wait_until(bob, lambda: listed(bob) == ["lobby"], "garden still listed")
     send(bob, "and still here")
     assert bob.evaluate("window.socketCount") == {"created": 1, "open": 1, "mostOpen": 1}
+
+
+def test_a_page_in_many_rooms_joins_them_all_at_once_and_can_still_send(new_page, settings):
+    """Joins spend the room-command budget: fifteen rooms, more than the message budget's
+    ``CHAT_RATE_LIMIT_MESSAGES`` frames, are all live at once and every message frame is left."""
+    assert settings.CHAT_RATE_LIMIT_MESSAGES < 15
+
+    def fifteen_rooms():
+        _, users = make_lobby()
+        for number in range(14):
+            room = RoomFactory(slug=f"room-{number:02}", created_by=users["alice"])
+            MembershipFactory(room=room, user=users["alice"], role=Role.OWNER)
+            MembershipFactory(room=room, user=users["bob"], role=Role.MEMBER)
+
+    off_loop(fifteen_rooms)
+    bob = new_page().page
+    log_in(bob, "bob")
+    open_room(bob, "lobby")
+    joined(bob, "bob")
+    alice = new_page().page
+    log_in(alice, "alice")
+    open_room(alice, "room-13")  # the last of bob's rooms to join
+    joined(alice, "alice")
+    send(alice, "in the last room")
+    expect(badge(bob, "room-13")).to_have_text("1")
+    for number in range(1, 11):  # the whole message budget, right after joining fifteen rooms
+        send(bob, f"message {number}")

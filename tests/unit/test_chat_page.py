@@ -43,9 +43,15 @@ def test_the_script_gets_the_rules_and_the_code_table_from_the_server(client, lo
     assert script_data(html, "protocol-guide") == client_guide(subprotocol=SUBPROTOCOL)
     config = script_data(html, "chat-config")
     assert config["username"] == "dave"
-    assert config["frame_budget"] == {
-        "capacity": settings.CHAT_RATE_LIMIT_MESSAGES,
-        "per_seconds": settings.CHAT_RATE_LIMIT_SECONDS,
+    assert config["frame_budgets"] == {
+        "messages": {
+            "capacity": settings.CHAT_RATE_LIMIT_MESSAGES,
+            "per_seconds": settings.CHAT_RATE_LIMIT_SECONDS,
+        },
+        "rooms": {
+            "capacity": settings.CHAT_RATE_LIMIT_ROOM_COMMANDS,
+            "per_seconds": settings.CHAT_RATE_LIMIT_ROOM_SECONDS,
+        },
     }
     for role in Role:
         assert config["roles"][role.value] == {
