@@ -20,7 +20,8 @@ from realtime.protocol import SUBPROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOM_JS = (ROOT / "static" / "chat" / "room.js").read_text()
-EXAMPLE = (ROOT / "examples" / "client.py").read_text()
+# examples/client.py and the modules it imports.
+EXAMPLE = "\n".join(path.read_text() for path in sorted((ROOT / "examples").glob("*.py")))
 CODES = {int(code) for code in CloseCode}
 
 
