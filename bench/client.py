@@ -11,6 +11,7 @@ import sys
 import time
 
 from bench.memory import idle_memory, scale_curve, soak
+from bench.multiroom import many_rooms, many_rooms_storm
 from bench.storm import reconnect_storm
 from bench.target import Target
 from bench.traffic import fanout, handshakes, latency, verify
@@ -24,6 +25,8 @@ SCENARIOS = {
     "soak": soak,
     "storm": reconnect_storm,
     "scale": scale_curve,
+    "many_rooms": many_rooms,
+    "many_rooms_storm": many_rooms_storm,
 }
 
 
@@ -39,7 +42,7 @@ async def main(spec: dict, creds: dict) -> dict:
     results = {}
     for scenario in spec["scenarios"]:
         name, kind, params = scenario["name"], scenario["kind"], dict(scenario["params"])
-        if kind in ("idle_memory", "soak", "scale"):
+        if kind in ("idle_memory", "soak", "scale", "many_rooms"):
             params["pid"] = spec["pid"]
         started = time.perf_counter()
         try:

@@ -119,7 +119,7 @@ async def scale_curve(
             room0 = [m for m in members if m.room == "scale-0" and m.dropped is None]
             # One message first, unmeasured: the first write of a fresh room is a cold path.
             storm.sent_at[f"{tag}-{size}-warm"] = time.perf_counter()
-            await room0[0].ws.send(send_frame(f"{tag}-{size}-warm"))
+            await room0[0].ws.send(send_frame(f"{tag}-{size}-warm", room="scale-0"))
             await until_samples(storm, len(room0), 10)
             storm.latencies.clear()
             count = max(int(rate * seconds), 1)
@@ -128,7 +128,7 @@ async def scale_curve(
                 await asyncio.sleep(max(t0 + n / rate - time.perf_counter(), 0))
                 body = f"{tag}-{size}-{n}"
                 storm.sent_at[body] = time.perf_counter()
-                await room0[0].ws.send(send_frame(body))
+                await room0[0].ws.send(send_frame(body, room="scale-0"))
             expected = count * len(room0)
             await until_samples(storm, expected, 10)
             samples = sorted(storm.latencies)

@@ -277,3 +277,60 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def bare_report(sizes: dict, args: argparse.Namespace) -> dict:
+    """The report's frame when no variant ran (``--multiroom-only``)."""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": machine(),
+        "sizes": sizes,
+    }
+
+
+# One socket for many rooms: (row, scenario, field, format), /ws/ against room sockets.
+MULTIROOM_ROWS = [
+    ("a user in {mr_rooms} rooms: KiB per user (server RSS)", "mr_rooms", "kib_per_user",
+     "{:.0f}"),
+    ("a user in {mr_rooms} rooms: ms until all joined, alone", "mr_rooms", "join_ms_p50",
+     "{:.0f}"),
+    ("a user in {mr_rooms} rooms: handshakes", "mr_rooms", "handshakes_per_user", "{:.1f}"),
+    ("storm, {mr_storm_users} users x {mr_storm_rooms} rooms: s until all joined", "mr_storm",
+     "seconds", "{:.2f}"),
+    ("storm: handshakes", "mr_storm", "handshakes", "{:.0f}"),
+    ("storm: failed tries", "mr_storm", "failed_tries", "{:.0f}"),
+    ("fan-out into {mr_fanout} receivers: deliveries/s", "mr_fanout", "per_s", "{:.0f}"),
+]  # fmt: skip
+
+
+def multiroom_report(runs: list[dict], sizes: dict) -> dict:
+    """Medians over the repeats for each way in (``ws``, ``rooms``); prints the table."""
+    modes = ("ws", "rooms")
+    medians = {
+        mode: {f"{scenario}.{field}": _median(runs, mode, scenario, field)
+               for _, scenario, field, _ in MULTIROOM_ROWS}
+        for mode in modes
+    }  # fmt: skip
+    print(f"\none socket for many rooms: median of {len(runs)} runs, /ws/ vs room sockets")
+    print("| figure | /ws/ | room sockets | /ws/ : rooms | runs (/ws/; rooms) |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for row, scenario, field, fmt in MULTIROOM_ROWS:
+        key = f"{scenario}.{field}"
+        ws, rooms = medians["ws"][key], medians["rooms"][key]
+        shown = ["-" if v is None else fmt.format(v) for v in (ws, rooms)]
+        ratio = f"{ws / rooms:.2f}x" if ws is not None and rooms else "-"
+        each = "; ".join(
+            ", ".join(fmt.format(r[field]) for r in _results(runs, mode, scenario) if field in r
+                      and r[field] is not None)
+            for mode in modes
+        )  # fmt: skip
+        print(f"| {row.format(**sizes)} | {shown[0]} | {shown[1]} | {ratio} | {each} |")
+    for mode in modes:
+        for i, run in enumerate(runs):
+            for name, result in run[mode].items():
+                if result.get("error") or result.get("not_in") or result.get("failure_classes"):
+                    print(f"multiroom {mode} {name} run {i + 1}: "
+                          f"{result.get('error') or result.get('failure_classes')} "
+                          f"not in: {result.get('not_in', 0)}")  # fmt: skip
+    return {"sizes": sizes, "runs": len(runs), "medians": medians, "raw": runs}

@@ -5,11 +5,15 @@ print one table and write JSON to ``bench/results/``.
     python -m bench.run --quick         # seconds: tiny sizes, 1 run, project and tutorial only
     python -m bench.run --runs 5 --soak 2000 --variants project,tutorial
     python -m bench.run --variants project,tutorial --runs 1 --no-scale   # skip the scale curve
+    python -m bench.run --multiroom-only    # one /ws/ socket against room sockets, alone
 
 Variants are interleaved inside each run (the order rotates from run to run) and every figure
 reported is the median over the runs. The scale curve (10,000 idle sockets) runs once, in the
-last run, on a fresh server of its own. The database is a fresh SQLite file in a temp folder,
-migrated with ``manage.py migrate`` and seeded by ``bench.seed``; servers read ``bench.settings``.
+last run, on a fresh server of its own. Then the one-socket-for-many-rooms section
+(``bench/multiroom.py``): the project on a fresh server per repeat and way in (``/ws/``, room
+sockets), the two ways interleaved, medians over ``--multiroom-runs``. The database is a fresh
+SQLite file in a temp folder, migrated with ``manage.py migrate`` and seeded by ``bench.seed``;
+servers read ``bench.settings``.
 """
 
 import argparse
@@ -26,7 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.report import build_report, errors_of
+from bench.multiroom import MODES
+from bench.report import bare_report, build_report, errors_of, multiroom_report
 from bench.target import raise_fd_limit
 from bench.variants import RAISED_LIMITS, SIZES, STORM_PROTOCOLS, VARIANTS, Variant
 
@@ -49,7 +54,12 @@ class Bench:
             self.sizes["soak"] = args.soak
         self.sizes["scale_max"] = self.sizes["scale_sizes"][-1]
         self.sizes["users"] = max(
-            self.sizes["users"], self.sizes["scale_max"], self.sizes["storm_sockets"]
+            self.sizes["users"],
+            self.sizes["scale_max"],
+            self.sizes["storm_sockets"],
+            self.sizes["mr_users"],
+            self.sizes["mr_storm_users"],
+            self.sizes["mr_fanout"] + self.sizes["senders"],
         )
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         self.db = self.tmp / "bench.sqlite3"
@@ -77,6 +87,8 @@ class Bench:
              "--idle-rooms", str(self.sizes["idle_rooms"]),
              "--block", f"storm:{self.storm_room_size}",
              "--block", f"scale:{self.sizes['scale_room']}",
+             "--multi", "mr:{mr_users}:{mr_rooms}:{mr_room_size}".format(**self.sizes),
+             "--multi", "mrs:{mr_storm_users}:{mr_storm_rooms}:{mr_room_size}".format(**self.sizes),
              "--out", str(self.credentials)],
             cwd=ROOT, env=self.env, check=True, timeout=600,
         )  # fmt: skip
@@ -212,11 +224,32 @@ class Bench:
                   "tag": f"s{secrets.token_hex(5)}"}  # fmt: skip
         return {"name": "scale", "kind": "scale", "timeout": 1800, "params": params}
 
-    def run_client(self, variant: Variant, port: int, pid: int, plan: list[dict]) -> dict:
+    def multiroom_scenarios(self) -> list[dict]:
+        """The same plan for either way in: a user in many rooms (memory, time, handshakes),
+        a storm of users in several rooms each, fan-out in the ``bench`` room."""
+        s = self.sizes
+        return [
+            {"name": "mr_rooms", "kind": "many_rooms", "timeout": 900,
+             "params": {"block": "mr", "users": s["mr_users"], "rooms": s["mr_rooms"],
+                        "room_size": s["mr_room_size"], "timed": s["mr_timed"],
+                        "concurrency": s["mr_concurrency"], "settle": s["settle"]}},
+            {"name": "mr_storm", "kind": "many_rooms_storm", "timeout": s["storm_deadline"] + 120,
+             "params": {"block": "mrs", "users": s["mr_storm_users"],
+                        "rooms": s["mr_storm_rooms"], "room_size": s["mr_room_size"],
+                        "deadline": s["storm_deadline"]}},
+            {"name": "mr_fanout", "kind": "fanout",
+             "params": {"tag": f"r{secrets.token_hex(5)}", "receivers": s["mr_fanout"],
+                        "senders": s["senders"], "seconds": s["fanout_seconds"],
+                        "window": s["window"]}},
+        ]  # fmt: skip
+
+    def run_client(
+        self, variant: Variant, port: int, pid: int, plan: list[dict], protocol: str | None = None
+    ) -> dict:
         spec = {
             "ws": f"ws://127.0.0.1:{port}",
             "origin": f"http://127.0.0.1:{port}",
-            "protocol": variant.protocol,
+            "protocol": protocol or variant.protocol,
             "pid": pid,
             "credentials": str(self.credentials),
             "scenarios": plan,
@@ -267,6 +300,15 @@ class Bench:
             raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
         variants = [VARIANTS[n] for n in names]
         self.prepare()
+        if self.args.multiroom_only:
+            report = bare_report(self.sizes, self.args)
+        else:
+            report = self.run_variants(variants)
+        if self.args.multiroom:
+            report["multiroom"] = self.run_multiroom()
+        return report
+
+    def run_variants(self, variants: list[Variant]) -> dict:
         runs: list[dict[str, dict]] = []
         for run in range(self.args.runs):
             order = variants[run % len(variants) :] + variants[: run % len(variants)]
@@ -298,6 +340,31 @@ class Bench:
                 )
             runs.append(this_run)
         return build_report(variants, runs, self.sizes, self.args)
+
+    def run_multiroom(self) -> dict:
+        """Each repeat, each way in on a fresh server (memory first), the order alternating."""
+        project, runs = VARIANTS["project"], []
+        for run in range(self.args.multiroom_runs):
+            order = list(MODES) if run % 2 == 0 else list(MODES)[::-1]
+            this_run = {}
+            for mode in order:
+                started = time.monotonic()
+                process, port, _log = self.start(project)
+                try:
+                    plan = self.multiroom_scenarios()
+                    results = self.run_client(project, port, process.pid, plan, MODES[mode])
+                finally:
+                    self.stop(process)
+                for result in results.values():
+                    result.pop("seen_bodies", None)
+                this_run[mode] = results
+                print(
+                    f"multiroom run {run + 1}/{self.args.multiroom_runs} {mode:6s} "
+                    f"{time.monotonic() - started:5.1f}s {errors_of(results)}",
+                    flush=True,
+                )
+            runs.append(this_run)
+        return multiroom_report(runs, self.sizes)
 
     def run_scale(self, variant: Variant) -> dict:
         """The scale curve, on a fresh server: memory per socket means nothing on a used one."""
@@ -331,6 +398,11 @@ def main(argv: list[str] | None = None) -> dict:
         default="",
         help="comma list of scenarios to run (e.g. storm,scale,hs_conc_jwt); default: all",
     )
+    parser.add_argument(
+        "--multiroom-only", action="store_true", help="only one /ws/ socket against room sockets"
+    )
+    parser.add_argument("--no-multiroom", dest="multiroom", action="store_false")
+    parser.add_argument("--multiroom-runs", type=int, default=None, help="repeats (median)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/)")
     args = parser.parse_args(argv)
     if args.runs is None:
@@ -339,7 +411,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.variants = "project,tutorial" if args.quick else ",".join(VARIANTS)
     args.scale_variants = [v for v in args.scale_variants.split(",") if v]
     args.only = [s for s in args.only.split(",") if s]
+    args.multiroom = args.multiroom_only or (args.multiroom and not args.only)
     bench = Bench(args)
+    if args.multiroom_runs is None:
+        args.multiroom_runs = bench.sizes["mr_runs"]
     try:
         report = bench.run()
     finally:

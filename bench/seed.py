@@ -8,6 +8,10 @@ a JWT access token for each and a logged-in session for the first ``--sessions``
 ``--block NAME:SIZE`` (repeatable) adds rooms ``NAME-0``, ``NAME-1``, ... of ``SIZE`` members each,
 user ``i`` in ``NAME-<i // SIZE>``: the reconnect storm (``storm``) and the scale curve (``scale``)
 fill them in index order, so the client knows every room's members without asking.
+
+``--multi NAME:USERS:EACH:SIZE`` (repeatable) puts each of users ``0..USERS-1`` in ``EACH``
+rooms: ``rooms_of`` names them, groups of ``SIZE`` users sharing their ``EACH`` rooms (the
+one-socket-for-many-rooms section, ``bench/multiroom.py``).
 """
 
 import argparse
@@ -17,12 +21,20 @@ import os
 import django
 
 
+def rooms_of(name: str, index: int, each: int, size: int) -> list[str]:
+    """The ``each`` rooms of user ``index`` in a ``--multi`` block: ``NAME-<k>``, shared with
+    the other users of its group of ``size``."""
+    group = index // size
+    return [f"{name}-{group * each + k}" for k in range(each)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--sessions", type=int, required=True)
     parser.add_argument("--idle-rooms", type=int, required=True)
     parser.add_argument("--block", action="append", default=[], help="NAME:SIZE, repeatable")
+    parser.add_argument("--multi", action="append", default=[], help="NAME:USERS:EACH:SIZE")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -72,6 +84,25 @@ def main() -> None:
         blocks = Room.objects.bulk_create(blocks)
         Membership.objects.bulk_create(
             [Membership(room=blocks[i // per_room], user=user) for i, user in enumerate(users)]
+        )
+    for block in args.multi:
+        name, count, each, size = block.split(":")
+        members = list(enumerate(users[: int(count)]))
+        slugs = sorted(
+            {slug for i, _ in members for slug in rooms_of(name, i, int(each), int(size))}
+        )
+        rooms = {
+            room.slug: room
+            for room in Room.objects.bulk_create(
+                [Room(slug=slug, name=slug, created_by=users[0]) for slug in slugs]
+            )
+        }
+        Membership.objects.bulk_create(
+            [
+                Membership(room=rooms[slug], user=user)
+                for i, user in members
+                for slug in rooms_of(name, i, int(each), int(size))
+            ]
         )
     sessions = []
     for user in users[: args.sessions]:

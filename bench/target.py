@@ -28,7 +28,7 @@ class Target:
 
     ws: str
     origin: str
-    protocol: str  # "project" | "tutorial" | "ceiling"
+    protocol: str  # "project" | "multiplex" (the project's /ws/) | "tutorial" | "ceiling"
     tokens: list[str]
     sessions: list[str]
     usernames: list[str] = field(default_factory=list)
@@ -38,10 +38,11 @@ class Target:
             return f"{self.ws}/ws/chat/{room}/", {}
         if self.protocol == "ceiling":
             return f"{self.ws}/", {}
+        path = "/ws/" if self.protocol == "multiplex" else f"/ws/rooms/{room}/"
         if auth == "session":
             cookie = f"sessionid={self.sessions[i % len(self.sessions)]}"
-            return f"{self.ws}/ws/rooms/{room}/", {"Cookie": cookie, "Origin": self.origin}
-        return f"{self.ws}/ws/rooms/{room}/?token={self.tokens[i % len(self.tokens)]}", {}
+            return f"{self.ws}{path}", {"Cookie": cookie, "Origin": self.origin}
+        return f"{self.ws}{path}?token={self.tokens[i % len(self.tokens)]}", {}
 
     async def open_retry(self, i: int, room: str = "bench") -> ClientConnection:
         """Open a JWT socket, retrying once: for setting up a room or idle sockets, where the
@@ -53,6 +54,18 @@ class Target:
             return await self.open(i, room=room)
 
     async def open(self, i: int, auth: str = "jwt", room: str = "bench") -> ClientConnection:
+        """A socket in ``room``: a room socket, or (``multiplex``) a ``/ws/`` socket that has
+        joined it."""
+        ws = await self.open_socket(i, auth, room)
+        if self.protocol == "multiplex":
+            try:
+                await join_rooms(ws, [room])
+            except BaseException:
+                await ws.close()
+                raise
+        return ws
+
+    async def open_socket(self, i: int, auth: str = "jwt", room: str = "bench") -> ClientConnection:
         url, headers = self.request(i, auth, room)
         return await connect(
             url,
@@ -65,9 +78,32 @@ class Target:
         )
 
 
-def send_frame(body: str) -> str:
-    """One client frame every variant understands (project: body, tutorial: message)."""
-    return json.dumps({"type": "message.send", "body": body, "message": body})
+def join_frame(room: str) -> str:
+    return json.dumps({"type": "room.join", "room": room, "ref": room})
+
+
+async def join_rooms(ws: ClientConnection, rooms: list[str]) -> None:
+    """Protocol 3: after ``hello``, join ``rooms`` (every command sent at once); return once each
+    is joined. A refusal raises ``UnexpectedFrame``."""
+    async with asyncio.timeout(CONNECT_TIMEOUT):
+        while json.loads(await ws.recv()).get("type") != "hello":
+            pass
+    for room in rooms:
+        await ws.send(join_frame(room))
+    waiting = set(rooms)
+    while waiting:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            frame = json.loads(await ws.recv())
+        if frame.get("type") == "room.joined":
+            waiting.discard(frame["room"])
+        elif frame.get("type") == "room.refused":
+            raise UnexpectedFrame(f"refused {frame['code']}")
+
+
+def send_frame(body: str, room: str = "bench") -> str:
+    """One client frame every variant understands (project: body, and room on ``/ws/``;
+    tutorial: message)."""
+    return json.dumps({"type": "message.send", "room": room, "body": body, "message": body})
 
 
 def frame_body(text: str) -> str | None:

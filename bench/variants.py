@@ -4,11 +4,13 @@ of a full and a quick run."""
 from dataclasses import dataclass
 
 # Limits the project enforces per connection, per user and per process, raised so the
-# benchmark measures throughput instead of the limiter (names from config/settings/base.py).
+# benchmark measures throughput instead of the limiter (names from config/settings/realtime.py).
 RAISED_LIMITS = {
     "JWT_ACCESS_SECONDS": "7200",
     "CHAT_RATE_LIMIT_MESSAGES": "1000000",
     "CHAT_RATE_LIMIT_SECONDS": "1",
+    "CHAT_RATE_LIMIT_ROOM_COMMANDS": "1000000",
+    "CHAT_RATE_LIMIT_ROOM_SECONDS": "1",
     "CHAT_FLOOD_CLOSE_AFTER": "1000000",
     "CHAT_MAX_FAILED_AUTH_PER_ADDRESS": "1000000",
     "CHAT_MAX_SOCKETS_PER_USER": "100000",
@@ -73,6 +75,10 @@ SIZES = {
         "sessions": 60, "storm_sockets": 400, "storm_rooms": 8, "storm_deadline": 120.0,
         "scale_sizes": [1000, 5000, 10000], "scale_room": 100, "scale_rate": 1.0,
         "scale_seconds": 5.0,
+        # One socket for many rooms (bench/multiroom.py): /ws/ against room sockets.
+        "mr_users": 100, "mr_rooms": 20, "mr_room_size": 50, "mr_timed": 10,
+        "mr_concurrency": 10, "mr_storm_users": 400, "mr_storm_rooms": 8, "mr_fanout": 200,
+        "mr_runs": 5,
     },
     "quick": {
         "hs_seq": 10, "hs_conc": 20, "concurrency": 10, "fanout_seconds": 0.5, "window": 4,
@@ -81,6 +87,8 @@ SIZES = {
         "sessions": 20, "settle": 0.3, "storm_sockets": 40, "storm_rooms": 4,
         "storm_deadline": 30.0, "scale_sizes": [100, 200], "scale_room": 100, "scale_rate": 4.0,
         "scale_seconds": 1.0,
+        "mr_users": 6, "mr_rooms": 5, "mr_room_size": 10, "mr_timed": 2, "mr_concurrency": 3,
+        "mr_storm_users": 20, "mr_storm_rooms": 3, "mr_fanout": 10, "mr_runs": 1,
     },
 }  # fmt: skip
 

@@ -2,8 +2,9 @@
 
 No timing is asserted here (numbers belong to ``make bench``'s own PASS/MISS lines); this checks
 that every metric was measured, that the exactly-once persistence count ran and held, that every
-storm socket got in and the project's presence lists were exact after the storm, and that the
-scale curve measured every size.
+storm socket got in and the project's presence lists were exact after the storm, that the
+scale curve measured every size, and that the one-socket-for-many-rooms section measured both
+ways in.
 """
 
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import COLUMNS, GOALS
+from bench.report import COLUMNS, GOALS, MULTIROOM_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,3 +86,23 @@ def test_quick_scale_curve_measures_every_size(report):
         assert point["samples"] == point["expected"] > 0, point
         assert point["kib_per_socket"] > 0
     assert report["goals"]["scale_p99_ms"]["value"] == scale["points"][-1]["p99_ms"]
+
+
+def test_quick_run_compares_one_socket_with_room_sockets(report):
+    multiroom, sizes = report["multiroom"], report["sizes"]
+    for mode in ("ws", "rooms"):
+        for _, scenario, field, _ in MULTIROOM_ROWS:
+            assert isinstance(multiroom["medians"][mode][f"{scenario}.{field}"], float | int), (
+                mode,
+                scenario,
+                field,
+            )
+    ws, rooms = (multiroom["raw"][0][mode] for mode in ("ws", "rooms"))
+    for result in (ws["mr_storm"], rooms["mr_storm"]):
+        assert result["in"] == result["users"] == sizes["mr_storm_users"], result
+    assert rooms["mr_storm"]["handshakes"] >= sizes["mr_storm_users"] * sizes["mr_storm_rooms"]
+    assert ws["mr_storm"]["handshakes"] < rooms["mr_storm"]["handshakes"]
+    assert ws["mr_rooms"]["handshakes_per_user"] < rooms["mr_rooms"]["handshakes_per_user"]
+    assert rooms["mr_rooms"]["handshakes_per_user"] >= sizes["mr_rooms"]
+    for result in (ws["mr_fanout"], rooms["mr_fanout"]):
+        assert result["delivered"] == result["expected"] > 0, result

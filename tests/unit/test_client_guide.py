@@ -21,7 +21,8 @@ from realtime.protocol import SUBPROTOCOL
 ROOT = Path(__file__).resolve().parents[2]
 # The page's script: its modules together (app.js, room.js, socket.js).
 PAGE_JS = "\n".join(path.read_text() for path in sorted((ROOT / "static" / "chat").glob("*.js")))
-EXAMPLE = (ROOT / "examples" / "client.py").read_text()
+# examples/client.py and the modules it imports.
+EXAMPLE = "\n".join(path.read_text() for path in sorted((ROOT / "examples").glob("*.py")))
 CODES = {int(code) for code in CloseCode}
 
 
