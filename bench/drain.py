@@ -28,6 +28,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from .run import PYTHON, ROOT, Bench
+from .servers import stop_server
 from .variants import Variant
 
 ROOM_SIZE = 50
@@ -127,7 +128,7 @@ async def one_wave(bench: Bench, tokens: list[str], *, spread: float, drain: flo
     finally:
         for process in (old, survivor):
             if process.poll() is None:
-                Bench.stop(process)
+                stop_server(process)
     buckets = Counter(int((t - started) / WINDOW) for t in wave.attempts)
     peak = max(buckets.values()) / WINDOW if buckets else 0.0
     even = len(tokens) / spread if spread else None

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.run import RESULTS, Bench
+from bench.servers import stop_server
 from bench.variants import VARIANTS
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -140,7 +141,7 @@ def main() -> None:
     finally:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(timeout=60)
-        bench.stop(process)
+        stop_server(process)
     for result in results.values():
         result.pop("seen_bodies", None)
         print(json.dumps(result))

@@ -21,29 +21,22 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.multiroom import MODES
 from bench.report import bare_report, build_report, errors_of, multiroom_report
+from bench.servers import start_server, stop_server
 from bench.target import raise_fd_limit
 from bench.variants import RAISED_LIMITS, SIZES, STORM_PROTOCOLS, VARIANTS, Variant
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Bench:
@@ -98,67 +91,8 @@ class Bench:
     def storm_room_size(self) -> int:
         return -(-self.sizes["storm_sockets"] // self.sizes["storm_rooms"])
 
-    # Servers ---------------------------------------------------------------------------
-
-    def server_command(self, variant: Variant, port: int) -> list[str]:
-        if variant.server == "daphne":
-            return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                    "--websocket-max-message-size", "65536", variant.app]  # fmt: skip
-        if variant.server == "uvicorn":
-            return [PYTHON, "-m", "uvicorn", variant.app, "--host", "127.0.0.1", "--port",
-                    str(port), "--ws", variant.ws, "--ws-max-size", "65536",
-                    "--lifespan", "off"]  # fmt: skip
-        if variant.server == "granian":
-            # asginl: ASGI without lifespan (the app has no lifespan handler), like uvicorn's.
-            return [PYTHON, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
-                    "--port", str(port), "--ws", "--no-access-log", "--log-level", "warning",
-                    variant.app]  # fmt: skip
-        return [PYTHON, "-m", "bench.ws_server", "--port", str(port)]
-
     def start(self, variant: Variant, wrap: list[str] | None = None):
-        port = free_port()
-        env = {
-            **self.env,
-            "BENCH_LAYER": variant.layer if variant.layer != "-" else "memory",
-            "BENCH_REDIS_PREFIX": f"bench{secrets.token_hex(4)}",
-            **dict(variant.env),
-        }
-        log_path = self.tmp / f"{variant.name}-{port}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(  # noqa: S603
-                [*(wrap or []), *self.server_command(variant, port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=raise_fd_limit,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{variant.name} exited early:\n{log_path.read_text()[-3000:]}")
-            if self._ready(variant, port):
-                return process, port, log_path
-            time.sleep(0.1)
-        process.kill()
-        raise RuntimeError(f"{variant.name} did not start:\n{log_path.read_text()[-3000:]}")
-
-    @staticmethod
-    def _ready(variant: Variant, port: int) -> bool:
-        try:
-            if variant.server == "websockets":
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    @staticmethod
-    def stop(process: subprocess.Popen) -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        return start_server(variant, self.env, self.tmp, wrap)
 
     # Scenarios -------------------------------------------------------------------------
 
@@ -321,7 +255,7 @@ class Bench:
                     self.plan = self.scenarios(variant, soak)
                     results = self.run_client(variant, port, process.pid, self.plan)
                 finally:
-                    self.stop(process)
+                    stop_server(process)
                 if variant.persists:
                     self.check_persistence(results)
                 for result in results.values():
@@ -354,7 +288,7 @@ class Bench:
                     plan = self.multiroom_scenarios()
                     results = self.run_client(project, port, process.pid, plan, MODES[mode])
                 finally:
-                    self.stop(process)
+                    stop_server(process)
                 for result in results.values():
                     result.pop("seen_bodies", None)
                 this_run[mode] = results
@@ -372,7 +306,7 @@ class Bench:
         try:
             return self.run_client(variant, port, process.pid, [self.scale_scenario()])["scale"]
         finally:
-            self.stop(process)
+            stop_server(process)
 
 
 def main(argv: list[str] | None = None) -> dict:
