@@ -63,7 +63,7 @@ class Choice:
 
 CHOICES = {
     "demo": Choice(
-        "Keep the demo data (seed_demo: alice, bob, carol, dave, two rooms; make run seeds it)?",
+        "Keep the demo data (seed_demo: alice, bob, carol, dave, three rooms; make run seeds it)?",
         ("chat/management/commands/seed_demo.py", "tests/unit/test_seed_demo.py"),
         ("seed_demo", "DEMO_PASSWORD", "demo-pass-123", "demo data", "demo login"),
     ),

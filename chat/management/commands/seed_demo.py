@@ -17,6 +17,7 @@ DEMO_STAFF = {"alice"}
 DEMO_ROOMS = {
     "lobby": ("Lobby", {"alice": Role.OWNER, "bob": Role.MEMBER, "dave": Role.READER}),
     "staff": ("Staff", {"alice": Role.OWNER}),
+    "random": ("Random", {"alice": Role.OWNER, "bob": Role.MEMBER}),
 }
 
 
