@@ -1,7 +1,9 @@
-"""Graceful drain: on SIGTERM or SIGINT daphne tells every open socket 1012 (reconnect now),
-stops listening, and exits; clients never see 1006 for a deploy."""
+"""Graceful drain: on SIGTERM or SIGINT daphne tells every open socket (room sockets and
+``/ws/``) 1012 (reconnect now), stops listening, and exits; clients never see 1006 for a
+deploy."""
 
 import asyncio
+import json
 import signal
 import time
 
@@ -27,6 +29,14 @@ async def test_stop_signal_closes_every_socket_1012_then_exits(tmp_path, lobby_u
         sockets = [await connect(url) for url in urls]
         for ws in sockets:
             await next_frame(ws, "room.joined")
+        # A /ws/ socket in no room and one in a room drain alike.
+        for joins in ([], ["lobby"]):
+            multi = await connect(f"{server.ws}/ws/?token={access_token(lobby_users['bob'])}")
+            await next_frame(multi, "hello")
+            for room in joins:
+                await multi.send(json.dumps({"type": "room.join", "room": room}))
+                await next_frame(multi, "room.joined")
+            sockets.append(multi)
         started = time.monotonic()
         server.process.send_signal(signum)
         codes = await asyncio.gather(*(wait_close(ws) for ws in sockets))
