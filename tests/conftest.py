@@ -7,6 +7,36 @@ from .live import start_daphne, stop_daphne
 from .services import start_redis_server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_indexed_once():
+    """WhiteNoise indexes every static file (Django admin's, DRF's, the site's: a ``stat`` and a
+    set of headers each) whenever a middleware stack is built, and each test client builds one:
+    about 40 ms a test, most of the fast tier's CPU. The files do not change during a run, so
+    this process indexes them once per static-files configuration and every later stack gets
+    the same index. Servers the tests start are other processes and index as they always do."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    index_files = WhiteNoiseMiddleware.add_files_from_finders
+    indexes: dict[str, dict] = {}
+
+    def add_files_from_finders(self) -> None:
+        names = ("DEBUG", "FORCE_SCRIPT_NAME", "INSTALLED_APPS", "STATIC_URL", "STATIC_ROOT")
+        names += ("STATICFILES_DIRS", "STATICFILES_FINDERS")
+        names += tuple(name for name in dir(settings) if name.startswith("WHITENOISE_"))
+        key = repr([(name, getattr(settings, name, None)) for name in sorted(set(names))])
+        if key not in indexes:
+            before = dict(self.files)
+            index_files(self)
+            added = self.files.items()
+            indexes[key] = {url: file for url, file in added if file is not before.get(url)}
+        self.files.update(indexes[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in the cache; each test starts with none."""
