@@ -7,7 +7,7 @@ from realtime.guard import UnknownPathSocket
 from realtime.multiplex import MultiSocket, TopicView
 from realtime.socket import Socket
 
-from . import selectors, services
+from . import room_list, selectors, services
 from .channel import RoomChannel
 
 
@@ -30,7 +30,7 @@ class SocketConsumer(MultiSocket):
         return access.user
 
     async def hello_rooms(self, *, limit: int) -> tuple[list[dict], bool]:
-        return await database_sync_to_async(selectors.hello_rooms)(
+        return await database_sync_to_async(room_list.hello_rooms)(
             user_id=self.user.pk, limit=limit
         )
 
@@ -43,7 +43,7 @@ class SocketConsumer(MultiSocket):
         )
 
     async def membership_entry(self, topic_id: int) -> dict | None:
-        return await database_sync_to_async(selectors.membership_entry)(
+        return await database_sync_to_async(room_list.membership_entry)(
             user_id=self.user.pk, room_id=topic_id
         )
 

@@ -135,10 +135,12 @@ def rooms_with_role(*, user) -> QuerySet[Room]:
     """The user's rooms (``user``: a user or its pk), each annotated with ``caller_role`` and
     ``caller_read_seq`` (the user's role and read position in it) and ``unread`` (messages by
     others after that position; a deleted message is gone from ``Message``)."""
-    return _with_caller_state(Room.objects.filter(memberships__user=user), user=user)
+    return with_caller_state(Room.objects.filter(memberships__user=user), user=user)
 
 
-def _with_caller_state(rooms: QuerySet[Room], *, user) -> QuerySet[Room]:
+def with_caller_state(rooms: QuerySet[Room], *, user) -> QuerySet[Room]:
+    """``rooms`` annotated as ``rooms_with_role`` annotates them (``caller_role`` None: not a
+    member)."""
     mine = Membership.objects.filter(room=OuterRef("pk"), user=user)
     unread = (
         Message.objects.filter(room=OuterRef("pk"), seq__gt=OuterRef("caller_read_seq"))
@@ -152,35 +154,6 @@ def _with_caller_state(rooms: QuerySet[Room], *, user) -> QuerySet[Room]:
         caller_role=Subquery(mine.values("role")[:1]),
         caller_read_seq=Subquery(mine.values("read_seq")[:1]),
     ).annotate(unread=Coalesce(Subquery(unread), 0))
-
-
-def hello_rooms(*, user_id: int, limit: int) -> tuple[list[dict], bool]:
-    """The user's rooms for protocol 3's ``hello``: by slug, at most ``limit`` (True: there are
-    more, ``GET /api/rooms/`` lists them all). One query."""
-    rows = list(rooms_with_role(user=user_id).order_by("slug")[: limit + 1])
-    return [_room_entry(room) for room in rows[:limit]], len(rows) > limit
-
-
-def membership_entry(*, user_id: int, room_id: int) -> dict | None:
-    """The room as ``hello`` lists it for the user, ``{"room": slug, "role": None}`` when they
-    are not a member, None when the room is gone. One query."""
-    room = _with_caller_state(Room.objects.filter(pk=room_id), user=user_id).first()
-    if room is None:
-        return None
-    if room.caller_role is None:
-        return {"room": room.slug, "role": None}
-    return _room_entry(room)
-
-
-def _room_entry(room: Room) -> dict:
-    return {
-        "room": room.slug,
-        "name": room.name,
-        "role": room.caller_role,
-        "seq": room.seq,
-        "read_seq": room.caller_read_seq,
-        "unread": room.unread,
-    }
 
 
 def room_for_member(*, slug: str, user) -> Membership | None:

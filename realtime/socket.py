@@ -23,6 +23,7 @@ from .audit import audit, user_id_for_log
 from .channel import Channel, Refused
 from .close_codes import CloseCode, ErrorCode
 from .errors import LAYER_ERRORS
+from .frame_budgets import FrameBudgets
 from .guard import GuardedConsumer
 from .lease import Lease
 from .metrics import HandshakeOutcome, LayerOperation, RateLimitKind
@@ -40,7 +41,7 @@ from .subscription import Subscription
 logger = logging.getLogger("chat.sockets")
 
 
-class Socket(GuardedConsumer):
+class Socket(FrameBudgets, GuardedConsumer):
     """A member's live connection to one topic, which ``channel_class`` decides about."""
 
     channel_class: type[Channel]
@@ -237,34 +238,6 @@ class Socket(GuardedConsumer):
     async def handle_command(self, command) -> None:
         """A command that is not the socket's own (``auth.refresh``): the channel's."""
         await self.channel.handle_command(command)
-
-    def budget_for(self, command):
-        """The per-user budget a command spends: every frame of a room socket spends the
-        message budget."""
-        return runtime().message_budget
-
-    async def _within_budget(self, budget) -> bool:
-        """Spend one of the user's ``budget`` (None: the command pays elsewhere); past it, an
-        ``error`` and, after ``CHAT_FLOOD_CLOSE_AFTER`` in a row, the 4008 close."""
-        if budget is None or await budget.allow(f"user:{self.user.pk}"):
-            self.refused_in_row = 0
-            return True
-        kind = (
-            RateLimitKind.MESSAGE
-            if budget is runtime().message_budget
-            else RateLimitKind.ROOM_COMMANDS
-        )
-        await self._refuse_for_rate(kind)
-        return False
-
-    async def _refuse_for_rate(self, kind: RateLimitKind) -> None:
-        self.refused_in_row += 1
-        if self.refused_in_row > self.conf.flood_close_after:
-            metrics.record_rate_limited(RateLimitKind.FLOOD)
-            await self.end(CloseCode.RATE_LIMITED, "flood", event="reject")
-            return
-        metrics.record_rate_limited(kind)
-        await self.send_error(ErrorCode.RATE_LIMITED, "Too many frames; slow down.")
 
     # Events ----------------------------------------------------------------------------------
 

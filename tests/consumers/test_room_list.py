@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 
-from chat import selectors, services
+from chat import room_list, services
 from chat.models import Membership, Role, Room
 
 from ..factories import MembershipFactory, MessageFactory, RoomFactory
@@ -93,7 +93,7 @@ async def test_a_database_fault_reading_the_change_keeps_the_socket(
     def unreadable(**kwargs):
         raise DatabaseError("database is locked")
 
-    monkeypatch.setattr(selectors, "membership_entry", unreadable)
+    monkeypatch.setattr(room_list, "membership_entry", unreadable)
     await sync_to_async(services.membership_set)(
         room_id=lobby.pk, actor=users["alice"], username="bob", role=Role.MEMBER
     )
