@@ -80,6 +80,15 @@ def start_daphne(
         "--access-log", str(access_log), "--websocket-max-message-size", "1048576",
         *(args or []), "config.asgi:application",
     ]  # fmt: skip
+    if os.environ.get("LIVE_SERVER") == "uvicorn" and not args:
+        # Measuring a candidate production server: the wire suite against uvicorn in daphne's
+        # place (docs/performance.md, "Why daphne is the production server"). Its access lines
+        # go to the app log; tests that pass daphne flags keep daphne.
+        access_log = app_log
+        command = [
+            sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--ws-max-size", "1048576", "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
     with app_log.open("a") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = LiveServer(port, process, access_log, app_log)
