@@ -253,7 +253,11 @@ async def run_failover(kind, servers, sentinels, seeded, database_url, capsys) -
     assert len(sender.acked) >= 10, "no traffic before the fault"
 
     # dave holds his whole cap, on both processes, through the failover (sockets that only read).
-    dave = [await connect(room_url(servers[n % 2], seeded["dave"])) for n in range(CAP)]
+    # An unbounded queue: a socket nobody reads must still see the server's close frame when it
+    # closes, instead of waiting out websockets' close timeout behind its full queue.
+    dave = [
+        await connect(room_url(servers[n % 2], seeded["dave"]), max_queue=None) for n in range(CAP)
+    ]
     for ws in dave:
         await next_frame(ws, "room.joined")
 

@@ -1,6 +1,7 @@
 """Protocol 3 on the wire, against the live daphne: one ``/ws/`` socket, two rooms, a refusal
 and a removal that leave the socket (and its other room) open."""
 
+import asyncio
 import json
 
 import httpx
@@ -83,3 +84,27 @@ async def test_cookie_from_the_site_and_a_roomless_ticket_open_ws(live_daphne, l
     async with connect(f"{live_daphne.ws}/ws/?ticket={bound}") as ws:
         assert (await next_frame(ws, "error"))["detail"] == "ticket_wrong_room"
         assert (await wait_close(ws))[0] == CloseCode.UNAUTHENTICATED
+
+
+async def test_a_query_token_opens_ws_and_never_reaches_the_access_log(live_daphne, lobby_users):
+    token = await sync_to_async(access_token)(lobby_users["erin"])
+    async with connect(f"{live_daphne.ws}/ws/?token={token}") as ws:
+        assert (await next_frame(ws, "hello"))["user"] == "erin"
+        joined = await command(
+            ws, {"type": "room.join", "room": "lobby", "ref": "a"}, "room.joined"
+        )
+        assert joined["ref"] == "a"
+    access = await wait_for_line(live_daphne, '"WSDISCONNECT /ws/"')
+    assert token not in access
+    assert token not in live_daphne.logs()
+
+
+async def wait_for_line(server, text: str, deadline: float = 5.0) -> str:
+    """The access log once ``text`` is in it (a socket's line, written as it closes)."""
+    end = asyncio.get_running_loop().time() + deadline
+    while asyncio.get_running_loop().time() < end:
+        access = server.access_log.read_text()
+        if text in access:
+            return access
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never reached the access log:\n{access[-2000:]}")
