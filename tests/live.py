@@ -113,6 +113,18 @@ def stop_daphne(server: LiveServer) -> None:
         server.process.kill()
 
 
+def wait_for_log(server: LiveServer, text: str, deadline: float = 5) -> str:
+    """The server's logs once ``text`` is in them: a line is written after its response, and a
+    socket's access line as the socket closes."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        logs = server.logs()
+        if text in logs:
+            return logs
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never reached the logs:\n{server.logs()[-3000:]}")
+
+
 async def next_frame(ws, frame_type: str = "message.new", wait: float = 5) -> dict:
     """The next frame of ``frame_type``, skipping room.joined and presence chatter."""
     async with asyncio.timeout(wait):

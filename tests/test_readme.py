@@ -2,13 +2,14 @@
 can send and every variable the settings read, and neither may tell the project's history."""
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from accounts.credentials import AuthFailure
 from realtime.close_codes import CLOSE_ACTIONS, ERROR_ACTIONS, CloseCode, ErrorCode
+
+from .repo_files import conflicted
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -81,21 +82,4 @@ def test_no_page_tells_the_projects_history():
 
 def test_no_tracked_file_holds_a_merge_conflict_marker():
     """A half-done merge ships both sides of a sentence and breaks `copier update` downstream."""
-    tracked = (
-        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
-        .stdout.decode()
-        .split("\0")
-    )
-    marker = re.compile(r"^(<{7}|>{7}) ", flags=re.MULTILINE)
-    marked = []
-    for name in filter(None, tracked):
-        path = ROOT / name
-        if not path.is_file() or path.suffix in {".png", ".ico", ".woff2"}:
-            continue
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError:
-            continue
-        if marker.search(text):
-            marked.append(name)
-    assert marked == []
+    assert conflicted(ROOT) == []

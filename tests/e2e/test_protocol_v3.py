@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from chat.models import Membership, Role, Room
 from realtime.close_codes import CloseCode
 
-from ..live import handshake_status, next_frame, session_headers, wait_close
+from ..live import handshake_status, next_frame, session_headers, wait_close, wait_for_log
 from ..tokens import access_token
 from .test_credentials_wire import ticket_for
 
@@ -94,17 +94,5 @@ async def test_a_query_token_opens_ws_and_never_reaches_the_access_log(live_daph
             ws, {"type": "room.join", "room": "lobby", "ref": "a"}, "room.joined"
         )
         assert joined["ref"] == "a"
-    access = await wait_for_line(live_daphne, '"WSDISCONNECT /ws/"')
-    assert token not in access
-    assert token not in live_daphne.logs()
-
-
-async def wait_for_line(server, text: str, deadline: float = 5.0) -> str:
-    """The access log once ``text`` is in it (a socket's line, written as it closes)."""
-    end = asyncio.get_running_loop().time() + deadline
-    while asyncio.get_running_loop().time() < end:
-        access = server.access_log.read_text()
-        if text in access:
-            return access
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{text!r} never reached the access log:\n{access[-2000:]}")
+    logs = await asyncio.to_thread(wait_for_log, live_daphne, '"WSDISCONNECT /ws/"')
+    assert token not in logs

@@ -5,25 +5,14 @@ accounting then searches every log for.
 """
 
 import json
-import time
 
 import httpx
 import pytest
 
+from ..live import wait_for_log
 from .rawws import RawSocket
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
-
-
-def wait_for_text(server, text: str, deadline: float = 5) -> str:
-    """The server's logs once ``text`` is in them (the line is written after the response)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        logs = server.logs()
-        if text in logs:
-            return logs
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never reached the logs:\n{server.logs()[-3000:]}")
 
 
 def plain_requests(books) -> list[str]:
@@ -48,7 +37,7 @@ def test_plain_http_requests_leave_no_credential_in_daphnes_access_line(
     books = accounting(server)
     for path in plain_requests(books):
         httpx.get(server.http + path, timeout=5)
-    logs = wait_for_text(server, '"GET /no-such-page/?TOKEN=[redacted]"')
+    logs = wait_for_log(server, '"GET /no-such-page/?TOKEN=[redacted]"')
     assert '"GET /healthz?token=[redacted]" 200' in logs
     assert '"GET /api/rooms/?x=1&%74oken=[redacted]"' in logs
     assert not [secret for secret in books.secrets if secret in logs]
@@ -59,7 +48,7 @@ def test_the_json_logs_request_field_is_redacted(dedicated_daphne, accounting):
     books = accounting(server)
     token = books.token(books.users["bob"])
     assert httpx.get(f"{server.http}/no-such-page/?token={token}", timeout=5).status_code == 404
-    wait_for_text(server, '"name": "django.request"')
+    wait_for_log(server, '"name": "django.request"')
     records = [
         json.loads(line)
         for line in server.app_log.read_text().splitlines()
@@ -81,6 +70,6 @@ def test_a_duplicated_bearer_subprotocol_is_not_logged_at_verbosity_2(dedicated_
     finally:
         raw.close()
     assert status == 400  # autobahn refuses a repeated entry
-    logs = wait_for_text(server, "duplicate protocol")
+    logs = wait_for_log(server, "duplicate protocol")
     assert 'duplicate protocol "bearer.[redacted]"' in logs
     assert token not in logs

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from ..repo_files import conflicted, tracked_text_files
+
 pytestmark = pytest.mark.starter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,6 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Starter Test",
     "GIT_COMMITTER_EMAIL": "starter@example.invalid",
 }
-CONFLICT = re.compile(r"^(<<<<<<<|>>>>>>>) ", flags=re.MULTILINE)
 
 
 def load_script():
@@ -137,16 +138,6 @@ def fast_tiers(projects) -> dict[str, list[subprocess.CompletedProcess]]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {kind: pool.submit(fast_tier, path) for kind, path in projects.items()}
         return {kind: future.result() for kind, future in futures.items()}
-
-
-def tracked_text_files(project: Path) -> dict[str, str]:
-    files = {}
-    for path in filter(None, git(project, "ls-files", "-z").split("\0")):
-        try:
-            files[path] = (project / path).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-    return files
 
 
 def stale(files: dict[str, str], needles) -> list[str]:
@@ -374,7 +365,7 @@ def test_update_brings_the_template_change_under_the_projects_name_and_keeps_the
         "config/settings/base.py",
         "deploy/production.env.example",
     ]
-    assert not [p for p, text in tracked_text_files(project).items() if CONFLICT.search(text)]
+    assert conflicted(project) == []
     assert stale(tracked_text_files(project), rules.TEMPLATE_NAMES) == []
     head = git(source, "rev-parse", "--short", "HEAD").strip()
     assert f"\n_commit: {head}\n" in (project / ".copier-answers.yml").read_text()
