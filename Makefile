@@ -6,6 +6,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 RUN_SETTINGS ?= config.settings.local
 FAST_TIER := not browser and not e2e and not services
+# Parallel test workers (pytest-xdist, a test file per worker at a time): the wire tests mostly
+# wait on servers they started, so one more than the cores. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(8, (os.cpu_count() or 1) + 1))")
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-fast bench lint format clean
 
@@ -33,13 +37,13 @@ run: $(VENV)/.deps
 test: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 ## test-fast: lint plus the tests that need no server process, browser or services (seconds)
 test-fast: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -m "$(FAST_TIER)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(FAST_TIER)" $(PARALLEL) $(PYTEST_ARGS)
 
 ## bench: start every server variant on loopback, load it, print the table (bench/results/*.json)
 bench: $(VENV)/.dev-deps

@@ -74,7 +74,7 @@ CHOICES = {
     ),
     "hostile": Choice(
         "Keep the hostile-input suite (tests/hostile/, markers hostile and soak)?",
-        ("tests/hostile/", "docs/hostile.md"),
+        ("tests/hostile/", "docs/hostile.md", "tests/unit/test_hostile_ledger.py"),
         ("tests/hostile", "hostile:", "soak:", "-m soak", "hostile-summary"),
     ),
     "deploy": Choice(
@@ -186,6 +186,13 @@ def drop_bench(project: Project) -> None:
 
 def drop_hostile(project: Project) -> None:
     project.replace("tests/README.md", "; an attack or a fault: `tests/hostile/`", "")
+    project.drop_lines("tests/README.md", "tests/hostile/ledger.py")
+    project.sub(
+        "tests/conftest.py",
+        r"\n+# --- hostile ledger: .*?^# --- end hostile ledger ---\n",
+        "\n",
+        flags=re.S | re.M,
+    )
     project.drop_lines("pyproject.toml", '"hostile: ')
     project.drop_lines("pyproject.toml", '"soak: ')
     project.cut_region("README.md", "hostile")

@@ -7,6 +7,18 @@ from .live import start_daphne, stop_daphne
 from .services import start_redis_server
 
 
+def pytest_collection_modifyitems(config, items):
+    """In a parallel run the slow files start first, so the workers finish together: the
+    generated projects' suites (``starter``, minutes), then the files that start servers or
+    browsers; the in-process tests fill in at the end. A run in one process keeps file order."""
+    if getattr(config, "workerinput", None) is None:
+        return
+    slow = ("e2e", "browser", "services", "hostile")
+    items.sort(
+        key=lambda item: ("starter" not in item.keywords, not any(m in item.keywords for m in slow))
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _static_files_indexed_once():
     """WhiteNoise indexes every static file (Django admin's, DRF's, the site's: a ``stat`` and a
@@ -88,3 +100,43 @@ def own_redis(tmp_path):
     server = start_redis_server(tmp_path)
     yield server
     server.kill()
+
+
+# --- hostile ledger: each xdist worker counts its own tests/hostile figures; the controller adds
+# up the workers' shares and writes the summary (tests/hostile/ledger.py) ---
+def pytest_sessionfinish(session):
+    from .hostile.ledger import LEDGER
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hostile_ledger"] = LEDGER.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from .hostile.ledger import LEDGER
+
+    share = getattr(node, "workeroutput", {}).get("hostile_ledger")
+    if share:
+        LEDGER.add(share)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    from .hostile.ledger import LEDGER
+
+    if getattr(config, "workerinput", None) is not None:
+        return
+    path = LEDGER.write()
+    if path is not None:
+        summary = LEDGER.as_dict()
+        terminalreporter.write_sep(
+            "-",
+            (
+                f"hostile summary ({path.name}): cases tried {summary['cases_tried']}, "
+                f"crashes {summary['crashes']}, messages lost {summary['messages_lost']}, "
+                f"tokens leaked {summary['tokens_leaked']}"
+            ),
+        )
+
+
+# --- end hostile ledger ---

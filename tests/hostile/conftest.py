@@ -23,20 +23,6 @@ from .ledger import LEDGER
 RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ")
 
 
-def pytest_terminal_summary(terminalreporter):
-    path = LEDGER.write()
-    if path is not None:
-        summary = LEDGER.as_dict()
-        terminalreporter.write_sep(
-            "-",
-            (
-                f"hostile summary ({path.name}): cases tried {summary['cases_tried']}, "
-                f"crashes {summary['crashes']}, messages lost {summary['messages_lost']}, "
-                f"tokens leaked {summary['tokens_leaked']}"
-            ),
-        )
-
-
 def pytest_collection_modifyitems(config, items):
     """``soak`` tests run when asked for (``-m soak``) and in CI (short form by default)."""
     if "soak" in (config.option.markexpr or "") or os.environ.get("CI") == "true":

@@ -46,6 +46,20 @@ class Ledger:
             "figures": self.figures,
         }
 
+    def add(self, share: dict) -> None:
+        """Add another process's ``as_dict()``: a parallel run (pytest-xdist) counts in each
+        worker, and the controller adds the workers' shares before writing."""
+        self.cases.update(share["cases_by_group"])
+        self.crashes += share["crashes"]
+        self.messages_broadcast += share["messages_broadcast_checked"]
+        self.messages_lost += share["messages_lost"]
+        self.messages_duplicated += share["messages_duplicated"]
+        self.refused_stored += share["refused_messages_stored"]
+        self.tokens_checked += share["tokens_checked_in_logs"]
+        self.tokens_leaked += share["tokens_leaked"]
+        self.servers_checked += share["server_logs_checked"]
+        self.figures.update(share["figures"])
+
     def write(self) -> Path | None:
         if not self.cases:
             return None

@@ -130,7 +130,7 @@ def fast_tier(project: Path) -> list[subprocess.CompletedProcess]:
         [str(BIN / "ruff"), "format", "--check", "--no-cache", "."],
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", FAST_TIER],
     ]
-    return [run(command, cwd=project, timeout=240) for command in commands]
+    return [run(command, cwd=project, timeout=480) for command in commands]
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.services
 
 
 def test_a_redis_url_in_the_developers_shell_is_never_touched(tmp_path):
-    """A full test run with ``REDIS_URL`` exported: the tests clear their cache before each test,
-    and that must never be the developer's Redis (a real one of theirs stands in here)."""
+    """A test run with ``REDIS_URL`` exported, in two workers as ``make test`` runs: the tests
+    clear their cache before each test, and that must never be the developer's Redis (a real one
+    of theirs stands in here)."""
     from ..services import start_redis_server
 
     theirs = start_redis_server(tmp_path)
@@ -29,7 +30,7 @@ def test_a_redis_url_in_the_developers_shell_is_never_touched(tmp_path):
             "TEST_SQLITE_PATH": str(tmp_path / "inner-run.sqlite3"),
         }
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
              "tests/unit/test_permissions.py", "tests/api/test_auth_api.py"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
