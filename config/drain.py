@@ -30,8 +30,8 @@ def drain(
     clock,
     call_later,
 ):
-    """Shim 4: stop listening, close every open socket with ``close_code`` in even batches
-    across ``spread_seconds`` (one batch per ``DRAIN_TICK_SECONDS``; 0: all at once), wait for
+    """Shim 4: stop listening, close every open socket with ``close_code`` evenly across
+    ``spread_seconds`` (a batch per ``DRAIN_TICK_SECONDS``; 0: all at once), wait for
     every application instance to finish (at most ``grace_seconds``), then let daphne cancel
     what is left. Returns what daphne's shutdown trigger waits on."""
     from twisted.internet import defer
@@ -47,14 +47,20 @@ def drain(
             len(sockets),
             spread_seconds,
         )
-    batch = math.ceil(len(sockets) * DRAIN_TICK_SECONDS / spread_seconds) if spread_seconds else 0
-    # Timers run late in a process busy closing sockets, so batches may fall behind; whatever is
-    # left at the halfway point between the spread's end and the grace's goes at once, which
-    # still leaves time for the closing handshakes: no socket is cut without its 1012.
-    last_call = clock() + spread_seconds + (grace_seconds - spread_seconds) / 2
+    # Paced by the clock, not by counting ticks: a process busy closing sockets runs its timers
+    # late, and a tick that comes late closes what fell due meanwhile, so the 1012s keep to the
+    # spread instead of piling up for its end; by the spread's end every socket has its 1012,
+    # and the grace that follows is for the closing handshakes.
+    started = clock()
+
+    def due(now: float) -> int:
+        if not spread_seconds:
+            return len(sockets)
+        share = (now - started + DRAIN_TICK_SECONDS) / spread_seconds
+        return min(len(sockets), math.ceil(round(len(sockets) * share, 6)))
 
     def close_batch(start: int) -> None:
-        end = len(sockets) if not batch or clock() >= last_call else start + batch
+        end = max(due(clock()), start)
         for protocol in sockets[start:end]:
             # A socket that closed by itself meanwhile (its client left) needs no 1012.
             if protocol.state == protocol.STATE_OPEN:

@@ -282,17 +282,28 @@ def test_only_sockets_that_reached_daphnes_on_connect_are_cleaned_up():
     assert server_shims.reached_server(protocol)
 
 
-def test_drain_spread_sends_what_is_left_before_the_grace_runs_out(monkeypatch):
-    # A process busy closing sockets runs its timers late: batches keep their size until
-    # halfway between the spread's end (1 s) and the grace's (2 s), then the rest goes at once.
+def test_drain_spread_keeps_to_the_clock_when_its_timers_run_late(monkeypatch):
+    # A process busy closing sockets runs its timers late: a late tick closes what fell due
+    # meanwhile, so nothing piles up for the end of the spread.
     sockets = [FakeProtocol() for _ in range(100)]
     server, clock = FakeServer(sockets), FakeClock()
     drain_with(server, clock, monkeypatch, grace=2.0, spread=1.0)
     assert closed_count(sockets) == 5  # 20 ticks of 5
-    clock.advance(0.7)  # one late timer
-    assert closed_count(sockets) == 10
-    clock.advance(0.79)  # t = 1.49: still on batches
-    assert closed_count(sockets) == 15
-    clock.advance(0.06)  # t = 1.55, the next timer: past the last call (1.5 s)
-    assert closed_count(sockets) == 100
+    clock.advance(0.3)  # one timer 0.25 s late: what was due by 0.35 s
+    assert closed_count(sockets) == 35
+    for _ in range(13):  # on time again: 5 a tick
+        clock.advance(0.05)
+    assert closed_count(sockets) == 100  # t = 0.95: the spread's last tick
+    assert all(s.calls == [("close_frame", 1012)] for s in sockets)  # each once
     assert not server.killed
+
+
+def test_drain_spread_timer_that_misses_the_whole_spread_closes_everything_left(monkeypatch):
+    sockets = [FakeProtocol() for _ in range(100)]
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch, grace=2.0, spread=1.0)
+    assert closed_count(sockets) == 5
+    clock.advance(1.2)  # the next tick, 1.15 s late: past the spread, in the grace
+    assert closed_count(sockets) == 100
+    assert all(s.calls == [("close_frame", 1012)] for s in sockets)
+    assert not server.killed  # the grace is for the closing handshakes
