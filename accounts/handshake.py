@@ -20,7 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import parse_cookie
 from django.utils.functional import LazyObject, empty
 
-from config.query_params import parse_query
+from config.query_params import is_credential_name, parse_query
 
 from . import addresses, tickets
 from .credentials import AuthFailure, AuthMethod, Credential
@@ -163,8 +163,8 @@ async def resolve_user(scope: dict) -> AuthFailure | None:
     return settle_user(scope, await database_sync_to_async(check.read)())
 
 
-async def credential_from_token(value: str) -> tuple[object, Credential]:
-    """An access JWT: one pure check; the user row is the consumer's to read."""
+def credential_from_token(value: str) -> tuple[object, Credential]:
+    """An access JWT: one pure check, no waiting; the user row is the consumer's to read."""
     try:
         claims = decode_access_token(value)
     except TokenRejected as rejected:
@@ -208,25 +208,25 @@ async def credential_from_ticket(value: str) -> tuple[object, Credential]:
     )
 
 
-async def credential_from_presented(presented: PresentedCredential) -> tuple[object, Credential]:
-    method = AuthMethod.TICKET if presented.kind == "ticket" else AuthMethod.JWT
-    if len(presented.values) != 1:
-        ticket = method == AuthMethod.TICKET
-        failure = AuthFailure.TICKET_INVALID if ticket else AuthFailure.TOKEN_MALFORMED
-        return AnonymousUser(), Credential(method, failure)
-    if method == AuthMethod.TICKET:
-        return await credential_from_ticket(presented.values[0])
-    return await credential_from_token(presented.values[0])
-
-
-async def authenticate_scope(scope: dict) -> None:
-    """Sets ``scope["user"]`` and ``scope["credential"]``. A function of its own so that
-    nothing it reads (the token among it) stays referenced for the socket's lifetime."""
+def authenticate_scope_now(scope: dict) -> str | None:
+    """Sets ``scope["user"]`` and ``scope["credential"]`` for every credential but a one-time
+    ticket, whose value it returns for ``authenticate_ticket`` (redeeming waits on the cache).
+    Nothing is awaited, so the middleware keeps no frame for the socket's lifetime; the
+    credential leaves the scope once read (``forget_presented``)."""
     presented = presented_credential(scope)
     del scope[PRESENTED_KEY]
+    forget_presented(scope)
     if presented is not None:
-        scope["user"], scope["credential"] = await credential_from_presented(presented)
-        return
+        method = AuthMethod.TICKET if presented.kind == "ticket" else AuthMethod.JWT
+        if len(presented.values) != 1:
+            ticket = method == AuthMethod.TICKET
+            failure = AuthFailure.TICKET_INVALID if ticket else AuthFailure.TOKEN_MALFORMED
+            scope["user"], scope["credential"] = AnonymousUser(), Credential(method, failure)
+        elif method == AuthMethod.TICKET:
+            return presented.values[0]
+        else:
+            scope["user"], scope["credential"] = credential_from_token(presented.values[0])
+        return None
     user = scope.get("user") or AnonymousUser()
     if user.is_authenticated:
         session = scope.get("session")
@@ -240,6 +240,41 @@ async def authenticate_scope(scope: dict) -> None:
     else:
         scope["user"] = user
         scope["credential"] = Credential(AuthMethod.NONE, AuthFailure.NOT_AUTHENTICATED)
+    return None
+
+
+async def authenticate_ticket(scope: dict, ticket: str) -> None:
+    """The ticket ``authenticate_scope_now`` left: redeemed, ``scope["user"]`` and
+    ``scope["credential"]`` set."""
+    scope["user"], scope["credential"] = await credential_from_ticket(ticket)
+
+
+async def authenticate_scope(scope: dict) -> None:
+    """Sets ``scope["user"]`` and ``scope["credential"]``, whatever the credential."""
+    ticket = authenticate_scope_now(scope)
+    if ticket is not None:
+        await authenticate_ticket(scope, ticket)
+
+
+def forget_presented(scope: dict) -> None:
+    """Once read, the credential leaves the scope (in place: the server's dict and every copy made
+    after this one): its query fields and bearer entries would otherwise live as long as the
+    socket. What else the query carries (``since``, ``after``) stays for the consumer; an
+    oversized query string, which nothing parses, goes whole."""
+    raw = scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY_STRING_BYTES:
+        scope["query_string"] = b""
+    elif raw:
+        kept = [
+            field
+            for field in raw.split(b"&")
+            if not is_credential_name(field.split(b"=", 1)[0].decode("latin-1"))
+        ]
+        if len(kept) < raw.count(b"&") + 1:
+            scope["query_string"] = b"&".join(kept)
+    subprotocols = scope.get("subprotocols")
+    if subprotocols and any(entry.startswith(BEARER_PREFIX) for entry in subprotocols):
+        scope["subprotocols"] = [e for e in subprotocols if not e.startswith(BEARER_PREFIX)]
 
 
 def header(scope: dict, name: bytes) -> str | None:

@@ -10,7 +10,13 @@ from channels.auth import AuthMiddlewareStack
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 
-from .handshake import authenticate_scope, has_session_cookie, header, presented_credential
+from .handshake import (
+    authenticate_scope_now,
+    authenticate_ticket,
+    has_session_cookie,
+    header,
+    presented_credential,
+)
 from .origins import origin_allowed
 
 
@@ -30,10 +36,20 @@ class QueryTokenAuthMiddleware(BaseMiddleware):
     ``scope["credential"]``.
     """
 
-    async def __call__(self, scope, receive, send):
+    _asgi_single_callable = True  # a plain __call__ that returns the application's awaitable
+
+    def __call__(self, scope, receive, send):
         # In place: the scope is this socket's own dict (daphne's, or channels' session
-        # middleware's copy), and a copy here would live, unused, as long as the socket.
-        await authenticate_scope(scope)
+        # middleware's copy), and a copy here would live, unused, as long as the socket. Not a
+        # coroutine: it returns the inner application's, so no frame of this middleware stays
+        # for the socket's lifetime (only a ticket's redemption waits, in a frame of its own).
+        ticket = authenticate_scope_now(scope)
+        if ticket is None:
+            return self.inner(scope, receive, send)
+        return self._after_ticket(ticket, scope, receive, send)
+
+    async def _after_ticket(self, ticket: str, scope, receive, send):
+        await authenticate_ticket(scope, ticket)
         return await self.inner(scope, receive, send)
 
 
@@ -42,14 +58,18 @@ class SessionUnlessTokenMiddleware:
     no other credential: a token, ticket or bearer decides alone, so loading the session and
     its user (a thread hop and a query or two per handshake) would be work thrown away."""
 
+    _asgi_single_callable = True  # a plain __call__ that returns the application's awaitable
+
     def __init__(self, inner) -> None:
         self.inner = inner
         self.with_session = AuthMiddlewareStack(inner)
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # The chosen application's awaitable, not a coroutine of its own: nothing of this
+        # middleware stays for the socket's lifetime.
         if presented_credential(scope) is not None:
-            return await self.inner(scope, receive, send)
-        return await self.with_session(scope, receive, send)
+            return self.inner(scope, receive, send)
+        return self.with_session(scope, receive, send)
 
 
 class WebSocketOriginValidator:
@@ -63,10 +83,13 @@ class WebSocketOriginValidator:
     so is a session-cookie socket without Origin.
     """
 
+    _asgi_single_callable = True  # a plain __call__ that returns the application's awaitable
+
     def __init__(self, application) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # Returns the application's awaitable (no frame of its own for the socket's lifetime).
         if scope["type"] != "websocket":
             raise ValueError("WebSocketOriginValidator only guards WebSocket connections")
         origin = header(scope, b"origin")
@@ -81,5 +104,5 @@ class WebSocketOriginValidator:
                 origin, host=header(scope, b"host"), scheme=scope.get("scheme") or "ws"
             )
         if allowed:
-            return await self.application(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+            return self.application(scope, receive, send)
+        return WebsocketDenier()(scope, receive, send)

@@ -31,13 +31,17 @@ logger = logging.getLogger("chat.sockets")
 class RoomChannel(Channel):
     """``/ws/rooms/<slug>/``: one member's presence in one room."""
 
-    access: selectors.ConnectAccess | None = None
-    room: Room | None = None
-    role: str | None = None
-    online: list[str] | None = None  # who was online at the join, until room.joined is out
-    replay: Replay | None = None  # read at connect, sent right after room.joined
-    snapshot_version = 0  # presence changes up to this version are in room.joined's list
-    present = False  # the presence store counts this socket (its slot and the room's list)
+    __slots__ = ("access", "online", "present", "replay", "role", "room", "snapshot_version")
+
+    def __init__(self, socket, name: str) -> None:
+        super().__init__(socket, name)
+        self.access: selectors.ConnectAccess | None = None
+        self.room: Room | None = None
+        self.role: str | None = None
+        self.online: list[str] | None = None  # who was online at the join, until room.joined
+        self.replay: Replay | None = None  # read at connect, sent right after room.joined
+        self.snapshot_version = 0  # presence changes up to this version are in the join's list
+        self.present = False  # the presence store counts this socket (its slot, the room's list)
 
     @property
     def room_id(self) -> int | None:

@@ -60,6 +60,10 @@ daphne's server:
     runs and reads ``self.server``, which only ``onConnect`` sets: an ``AttributeError`` logged
     as a CRITICAL "Unhandled Error" (with ``-v 2``). Such a socket never reached the server, so
     there is nothing to clean up: the close is now a no-op.
+12. The handshake's URL, a ``?token=`` in it, lived as long as the socket in five copies
+    (Twisted's request URI and ``args``, daphne's query string, autobahn's raw request, status
+    line, URI and parameters). Each is emptied once nothing reads it (the request once upgraded,
+    autobahn's once open); the scope's is the middleware's (``accounts.handshake``).
 
 autobahn's handshake:
 
@@ -180,6 +184,20 @@ def reached_server(protocol) -> bool:
     return "server" in vars(protocol)
 
 
+def forget_upgraded_request(request) -> None:
+    """Shim 12: what Twisted and daphne keep of a request handed to a WebSocket protocol."""
+    request.uri, request.args, request.query_string = request.path, {}, b""
+
+
+def forget_handshake(protocol) -> None:
+    """Shim 12: an open socket's handshake (``request.path``, for daphne's log, has no query)."""
+    protocol._raw_query_string = b""
+    protocol.http_request_data = protocol.http_status_line = protocol.http_request_uri = None
+    protocol.http_request_params = {}
+    if getattr(protocol, "request", None) is not None:
+        protocol.request.params = {}
+
+
 def websocket_scheme(protocol) -> str:
     """Shim 5: ``wss`` when the client reached us over TLS, directly or through the proxy."""
     from twisted.internet.interfaces import ISSLTransport
@@ -264,6 +282,7 @@ def _patch_daphne(
     client_address: ClientAddressRule | None,
 ) -> None:
     try:
+        from daphne.http_protocol import WebRequest
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # served by another ASGI server
         return
@@ -278,7 +297,8 @@ def _patch_daphne(
         client_address=client_address,
     )
     original_close, original_send = WebSocketProtocol.serverClose, WebSocketProtocol.serverSend
-    original_on_close = WebSocketProtocol.onClose
+    original_on_close, original_on_open = WebSocketProtocol.onClose, WebSocketProtocol.onOpen
+    original_process = WebRequest.process
 
     def patched_close(self, code=None):
         server_close(self, original_close, code)
@@ -291,6 +311,18 @@ def _patch_daphne(
             return
         original_on_close(self, was_clean, code, reason)
 
+    def patched_process(self):
+        result = original_process(self)
+        if self.transport is None:  # daphne handed the connection to a WebSocket protocol
+            forget_upgraded_request(self)
+        return result
+
+    def patched_on_open(self):
+        original_on_open(self)
+        forget_handshake(self)
+
+    WebRequest.process = patched_process
+    WebSocketProtocol.onOpen = patched_on_open
     WebSocketProtocol.serverClose = patched_close
     WebSocketProtocol.serverSend = patched_send
     WebSocketProtocol.onClose = patched_on_close

@@ -21,6 +21,9 @@ class TokenBucket:
     The default (10 per 10 s) lets a person type in bursts and stops a script cold.
     """
 
+    # One per user (or address) with a live budget: slots, not a dict each.
+    __slots__ = ("capacity", "clock", "rate", "tokens", "updated")
+
     def __init__(
         self, capacity: int, per_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:

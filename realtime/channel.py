@@ -37,7 +37,10 @@ class Refused(Exception):
 class Channel(ABC):
     """Base of a topic's channel; ``socket`` is the ``realtime.socket.Socket`` it sits on,
     ``name`` the topic as the client named it (for the audit log and a ticket's topic),
-    ``subscription`` the socket's subscription to it, once authorized."""
+    ``subscription`` the socket's subscription to it, once authorized. One per socket and topic
+    for the socket's lifetime: subclasses declare their fields in ``__slots__`` too."""
+
+    __slots__ = ("name", "socket", "subscription")
 
     def __init__(self, socket, name: str) -> None:
         self.socket = socket

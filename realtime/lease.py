@@ -24,6 +24,8 @@ class Lease:
     ``warning_seconds`` before its deadline (or halfway, for one shorter than twice that), and
     every credential is revoked at it."""
 
+    __slots__ = ("_task", "_timer", "deadline", "socket", "warning_seconds")  # one per socket
+
     def __init__(self, socket, *, warning_seconds: float) -> None:
         self.socket = socket
         self.warning_seconds = warning_seconds

@@ -280,6 +280,8 @@ class Place(enum.Enum):
 class SocketPlace:
     """One socket's position in its room's stream, from ``room.joined`` on."""
 
+    __slots__ = ("position",)  # one per socket and topic for the socket's lifetime
+
     def __init__(self, position: int) -> None:
         self.position = position
 

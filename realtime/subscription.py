@@ -12,6 +12,8 @@ class Subscription:
     """Held events: what the topic said between subscribing and the join's reply, passed on in
     order right after it. Position: from the reply on, what the socket has been sent."""
 
+    __slots__ = ("epoch", "held", "place", "topic")  # one per socket and topic, for its lifetime
+
     def __init__(self, topic: int) -> None:
         self.topic = topic
         self.held: list[dict] | None = None
