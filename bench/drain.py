@@ -8,15 +8,17 @@ rooms of 50 on the first; then it gets SIGTERM and drains (``SERVER_DRAIN_SPREAD
 ``--spreads``, ``SERVER_DRAIN_SECONDS`` from ``--drain``). Every socket that hears 1012 does what
 the shipped clients do: it reconnects to the second process at once (after a random
 ``--jitter`` wait, if given), retrying with capped backoff until it has joined. Reported per
-spread: the survivor's peak rate of reconnect attempts (the busiest 100 ms, per second), that
-peak against the even spread (sockets / spread), failed tries, and the time until every socket
-is back. Docs: docs/performance.md "Deploys".
+spread: the survivor's peak rate of reconnect attempts (the busiest 100 ms, per second, on the
+client's clock), the draining process's own busiest 100 ms of 1012s (its log line), each against
+the even spread (sockets / spread), failed tries, and the time until every socket is back.
+Docs: docs/performance.md "Deploys".
 """
 
 import argparse
 import asyncio
 import json
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -105,7 +107,7 @@ class Wave:
 async def one_wave(bench: Bench, tokens: list[str], *, spread: float, drain: float, jitter):
     env = {"SERVER_DRAIN_SECONDS": str(drain), "SERVER_DRAIN_SPREAD_SECONDS": str(spread)}
     variant = Variant(**{**PROJECT.__dict__, "env": tuple(env.items())})
-    old, old_port, _ = bench.start(variant)
+    old, old_port, old_log = bench.start(variant)
     survivor, survivor_port, _ = bench.start(PROJECT)
     try:
         rooms = max(1, len(tokens) // ROOM_SIZE)
@@ -132,6 +134,10 @@ async def one_wave(bench: Bench, tokens: list[str], *, spread: float, drain: flo
     buckets = Counter(int((t - started) / WINDOW) for t in wave.attempts)
     peak = max(buckets.values()) / WINDOW if buckets else 0.0
     even = len(tokens) / spread if spread else None
+    # The draining process's own count (config/drain.py): its busiest 100 ms of 1012s, on its
+    # clock, free of the client's lag in reading them.
+    sent = re.search(r"busiest 100 ms: (\d+)", old_log.read_text())
+    drain_peak = int(sent.group(1)) / WINDOW if sent else None
     return {
         "spread_s": spread,
         "jitter_s": jitter,
@@ -140,6 +146,8 @@ async def one_wave(bench: Bench, tokens: list[str], *, spread: float, drain: flo
         "other_close_codes": dict(wave.other_codes),
         "peak_attempts_per_s": round(peak),
         "peak_vs_even_spread": round(peak / even, 2) if even else None,
+        "drain_peak_1012_per_s": round(drain_peak) if drain_peak else None,
+        "drain_peak_vs_even_spread": round(drain_peak / even, 2) if even and drain_peak else None,
         "failed_tries": wave.failed,
         "failures": dict(wave.failures),
         "all_back_s": round(max(wave.back) - started, 2) if wave.back else None,

@@ -27,8 +27,10 @@ from accounts.middleware import (  # noqa: E402
     WebSocketOriginValidator,
 )
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from config.drain import ON_DRAIN  # noqa: E402
 from config.server_shims import apply_server_shims  # noqa: E402
 from realtime.close_codes import CloseCode  # noqa: E402
+from realtime.runtime import stop_presence_to_local_sockets  # noqa: E402
 
 apply_server_shims(
     max_send_backlog_bytes=settings.CHAT_MAX_SEND_BACKLOG_BYTES,
@@ -38,6 +40,7 @@ apply_server_shims(
     allow_untested_versions=settings.SERVER_SHIMS_ALLOW_UNTESTED,
     client_address=client_address,
 )
+ON_DRAIN.append(stop_presence_to_local_sockets)
 
 
 def warn_if_single_process_layer() -> None:

@@ -3,6 +3,7 @@ SIGTERM and SIGINT."""
 
 import logging
 import math
+from collections import Counter
 
 logger = logging.getLogger("config.server_shims")
 
@@ -18,6 +19,10 @@ def open_websockets(connections) -> list:
 
 
 DRAIN_TICK_SECONDS = 0.05
+# Called once as a drain starts, before the first 1012 (``config/asgi.py`` registers the
+# real-time core's: no presence diffs to sockets that are all about to leave).
+ON_DRAIN: list = []
+BUSIEST_WINDOW_SECONDS = 0.1
 
 
 def drain(
@@ -37,6 +42,11 @@ def drain(
     from twisted.internet import defer
 
     server.draining = True
+    for hook in ON_DRAIN:
+        try:
+            hook()
+        except Exception:  # a hook's bug must not stop the drain itself
+            logger.exception("a drain hook failed")
     for port in getattr(server, "drain_ports", ()):
         port.stopListening()
     sockets = open_websockets(server.connections)
@@ -52,6 +62,7 @@ def drain(
     # spread instead of piling up for its end; by the spread's end every socket has its 1012,
     # and the grace that follows is for the closing handshakes.
     started = clock()
+    sent_per_window: Counter = Counter()
 
     def due(now: float) -> int:
         if not spread_seconds:
@@ -60,13 +71,24 @@ def drain(
         return min(len(sockets), math.ceil(round(len(sockets) * share, 6)))
 
     def close_batch(start: int) -> None:
-        end = max(due(clock()), start)
+        now = clock()
+        end = max(due(now), start)
         for protocol in sockets[start:end]:
             # A socket that closed by itself meanwhile (its client left) needs no 1012.
             if protocol.state == protocol.STATE_OPEN:
                 protocol.sendCloseFrame(code=close_code, isReply=False)
+        sent_per_window[int((now - started) / BUSIEST_WINDOW_SECONDS)] += end - start
         if end < len(sockets):
             call_later(DRAIN_TICK_SECONDS, close_batch, end)
+        else:
+            # How even the wave was, on this process's clock: what the others will take.
+            logger.info(
+                "draining: %s sent to %s sockets in %.2f s; busiest 100 ms: %s",
+                close_code,
+                len(sockets),
+                now - started,
+                max(sent_per_window.values()),
+            )
 
     if sockets:
         close_batch(0)

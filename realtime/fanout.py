@@ -53,6 +53,7 @@ class RoomFanout:
         self.lock = asyncio.Lock()
         self.channel: str | None = None
         self.receiver: asyncio.Task | None = None
+        self.presence_to_sockets = True
 
     async def join(self, room_id: int, socket: RoomSocket) -> None:
         """Add a socket; the first one of a room subscribes this process to the room group."""
@@ -115,7 +116,15 @@ class RoomFanout:
             return
         await self._to_sockets(event)
 
+    def stop_presence(self) -> None:
+        """The process drains: each of its sockets is about to hear 1012 and gets the whole online
+        list again when it joins elsewhere, so diffs about users leaving are frames for nothing
+        (during a spread drain they were most of the draining process's work)."""
+        self.presence_to_sockets = False
+
     async def _to_sockets(self, event: dict) -> None:
+        if not self.presence_to_sockets and event.get("type") == "presence.changed":
+            return
         for socket in tuple(self.rooms.get(event.get("room_id"), ())):
             try:
                 await socket.deliver(event)

@@ -193,6 +193,12 @@ def open_sockets_in_process() -> int:
     return sum(each.open_sockets for each in list(_runtimes.values()))
 
 
+def stop_presence_to_local_sockets() -> None:
+    """Called as the server starts draining (``config.drain``): see ``RoomFanout.stop_presence``."""
+    for each in list(_runtimes.values()):
+        each.fanout.stop_presence()
+
+
 def reset_runtimes() -> None:
     """Forget every loop's state (tests change settings between runs)."""
     _runtimes.clear()

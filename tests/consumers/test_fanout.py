@@ -62,3 +62,17 @@ async def test_last_socket_leaving_unsubscribes_the_process():
     assert fanout.channel not in layer.groups.get(room_group(7), {})
     assert fanout.rooms == {}
     fanout.receiver.cancel()
+
+
+async def test_a_draining_process_stops_presence_to_its_sockets_and_keeps_messages():
+    fanout, layer = RoomFanout(), get_channel_layer()
+    socket = FakeSocket()
+    await fanout.join(1, socket)
+    fanout.stop_presence()
+    presence = {"type": "presence.changed", "room_id": 1, "text": "{}", "versions": {}}
+    message = {"type": "message.new", "room_id": 1, "text": "hi"}
+    await layer.group_send(room_group(1), presence)
+    await layer.group_send(room_group(1), message)
+    await settle()
+    assert socket.events == [message]
+    fanout.receiver.cancel()

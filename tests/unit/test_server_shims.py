@@ -298,6 +298,33 @@ def test_drain_spread_keeps_to_the_clock_when_its_timers_run_late(monkeypatch):
     assert not server.killed
 
 
+def test_drain_runs_its_hooks_once_before_the_first_1012_even_past_a_failing_one(monkeypatch):
+    sockets, seen = [FakeProtocol() for _ in range(3)], []
+
+    def broken() -> None:
+        raise RuntimeError("a hook's bug")
+
+    monkeypatch.setattr(drain, "ON_DRAIN", [broken, lambda: seen.append(closed_count(sockets))])
+    server, clock = FakeServer(sockets), FakeClock()
+    drain_with(server, clock, monkeypatch)
+    assert seen == [0]  # before any socket heard its 1012
+    assert closed_count(sockets) == 3
+
+
+def test_drain_logs_how_even_its_wave_was(monkeypatch, caplog):
+    sockets = [FakeProtocol() for _ in range(100)]
+    server, clock = FakeServer(sockets), FakeClock()
+    with caplog.at_level("INFO", logger="config.server_shims"):
+        drain_with(server, clock, monkeypatch, grace=2.0, spread=1.0)
+        for _ in range(6):  # on time: 5 a tick, two ticks per 100 ms
+            clock.advance(0.05)
+        clock.advance(0.5)  # t = 0.8, a tick 0.45 s late: the 50 that fell due meanwhile
+        for _ in range(3):  # t = 0.85, in the same 100 ms: 5 more
+            clock.advance(0.05)
+    assert closed_count(sockets) == 100
+    assert "1012 sent to 100 sockets in 0.95 s; busiest 100 ms: 55" in caplog.text
+
+
 def test_drain_spread_timer_that_misses_the_whole_spread_closes_everything_left(monkeypatch):
     sockets = [FakeProtocol() for _ in range(100)]
     server, clock = FakeServer(sockets), FakeClock()
