@@ -97,7 +97,7 @@ class Socket(FrameBudgets, GuardedConsumer):
             logger.warning("presence not updated at close: %s", type(error).__name__)
             metrics.record_channel_layer_error(LayerOperation.LEAVE)
             await self.channel.leave_later()
-        # channels' websocket_disconnect discards self.groups after this returns.
+        # GuardedConsumer.websocket_disconnect discards self.groups after this returns.
 
     # Connect steps: each returns, or raises Refused. -----------------------------------------
 

@@ -188,3 +188,34 @@ async def test_handler_bug_closes_only_that_socket_1011(
     assert len(tracebacks) == 1
     await bob.send({"type": "message.send", "body": "fine"})
     assert (await bob.receive())["body"] == "fine"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RedisConnectionError("Redis gone"), AttributeError("'NoneType' has no 'writelines'")],
+    ids=["connection-error", "redis-py-race"],
+)
+async def test_a_layer_failing_at_close_still_frees_the_socket_and_its_presence(
+    make_client, room_with_roles, monkeypatch, caplog, failure
+):
+    """The layer cannot discard the closing socket's groups (Redis gone mid-command; redis-py's
+    writer already torn down): the close still leaves the room's presence, the process's count
+    and the audit line, and nobody else notices."""
+    from channels.layers import InMemoryChannelLayer
+
+    _, users = room_with_roles
+    alice = await make_client("lobby", users["alice"])
+    bob = await make_client("lobby", users["bob"])
+    await alice.join()
+    await bob.join()
+    assert runtime().open_sockets == 2
+
+    async def broken(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(InMemoryChannelLayer, "group_discard", broken)
+    await bob.disconnect()
+    assert await alice.receive(skip=()) == {"type": "presence", "joined": [], "left": ["bob"]}
+    assert runtime().open_sockets == 1
+    assert "socket close" in caplog.text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
