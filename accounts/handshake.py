@@ -53,8 +53,8 @@ def query_params(scope: dict) -> dict[str, list[str]] | None:
         return None
 
 
-# Where the first reader leaves the parsed credential for the next ones; ``authenticate_scope``
-# takes it out, so the token is not referenced for the socket's lifetime.
+# Where the first reader leaves the parsed credential for the next ones;
+# ``authenticate_scope_now`` takes it out, so the token is not referenced for the socket's lifetime.
 PRESENTED_KEY = "accounts.presented_credential"
 
 
@@ -247,13 +247,6 @@ async def authenticate_ticket(scope: dict, ticket: str) -> None:
     """The ticket ``authenticate_scope_now`` left: redeemed, ``scope["user"]`` and
     ``scope["credential"]`` set."""
     scope["user"], scope["credential"] = await credential_from_ticket(ticket)
-
-
-async def authenticate_scope(scope: dict) -> None:
-    """Sets ``scope["user"]`` and ``scope["credential"]``, whatever the credential."""
-    ticket = authenticate_scope_now(scope)
-    if ticket is not None:
-        await authenticate_ticket(scope, ticket)
 
 
 def forget_presented(scope: dict) -> None:
