@@ -8,6 +8,7 @@ once, with its traceback; a channel layer unreachable before ``connect`` answers
 import logging
 
 from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -87,8 +88,9 @@ class GuardedConsumer(AsyncWebsocketConsumer):
         (presence, the process's socket count, the audit line): channels discards the groups
         first and turns a failure there into ``InvalidChannelLayerError`` before ``disconnect``
         runs. A group left behind costs a stray event; a skipped ``disconnect`` leaves a user
-        online and a socket counted. No ``aclose_old_connections()`` hop either (see
-        ``handle``): during a drain it was a third of the process's work."""
+        online and a socket counted. channels' close of old database connections stays: its
+        thread hop also spaces out a crowd's closes, which channels_redis's pub/sub layer,
+        unsubscribing each socket's channel on one connection, does not take all at once."""
         try:
             await self.disconnect(message["code"])
         finally:
@@ -97,6 +99,7 @@ class GuardedConsumer(AsyncWebsocketConsumer):
                     await self.channel_layer.group_discard(group, self.channel_name)
                 except Exception as error:  # Redis gone mid-command, whatever redis-py raises
                     logger.warning("group not discarded at close: %s", type(error).__name__)
+            await aclose_old_connections()
         raise StopConsumer()
 
 
