@@ -20,6 +20,9 @@ daphne's WebSocket protocol:
    a client that keeps its socket open but stops reading would make the server hold every
    broadcast for it. Past ``max_send_backlog_bytes`` of unsent data the connection is aborted
    (a close frame could never reach a reader that does not read; the client sees 1006).
+13. Frames to the kernel at once. Twisted buffers every write until the reactor reports the
+    socket writable (two epoll changes and a loop turn per frame); an open socket's transport
+    now sends at once when nothing is buffered (``config.twisted_writes``).
 
 daphne's server:
 
@@ -80,6 +83,7 @@ from .drain import drain
 from .forwarded import ClientAddressRule, forwarded_client
 from .logging import redact_tokens
 from .shim_versions import ServerShimError, installed_versions, version_problems
+from .twisted_writes import check_twisted_fields, send_eagerly, unsent_bytes
 
 logger = logging.getLogger("config.server_shims")
 
@@ -104,26 +108,6 @@ def check_versions(installed: dict[str, str | None], *, allow_untested: bool) ->
 
 
 # daphne ---------------------------------------------------------------------------------------
-
-
-def unsent_bytes(transport) -> int:
-    """Bytes queued in a Twisted transport and not yet written to the kernel."""
-    # A TLS wrapper has no buffer of its own: it sits on a TCP transport that holds the
-    # encrypted backlog. _check_twisted_fields() makes sure TCP transports still have both.
-    buffered = len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
-    lower = getattr(transport, "transport", None)
-    return buffered + (unsent_bytes(lower) if lower is not None and lower is not transport else 0)
-
-
-def _check_twisted_fields() -> None:
-    from twisted.internet.abstract import FileDescriptor
-
-    probe = FileDescriptor(reactor=object())
-    if not (hasattr(probe, "dataBuffer") and hasattr(probe, "_tempDataLen")):
-        raise ServerShimError(
-            "Twisted's FileDescriptor no longer has dataBuffer/_tempDataLen: the unsent-backlog "
-            "bound in config/server_shims.py cannot work. Update unsent_bytes()."
-        )
 
 
 class DeferredPformat:
@@ -288,7 +272,7 @@ def _patch_daphne(
         return
     if getattr(WebSocketProtocol, "server_shims_applied", False):
         return
-    _check_twisted_fields()
+    check_twisted_fields()
     _patch_autobahn()
     _patch_daphne_server(
         drain_close_code=drain_close_code,
@@ -320,6 +304,7 @@ def _patch_daphne(
     def patched_on_open(self):
         original_on_open(self)
         forget_handshake(self)
+        send_eagerly(self.transport)  # shim 13
 
     WebRequest.process = patched_process
     WebSocketProtocol.onOpen = patched_on_open
