@@ -193,15 +193,40 @@ def test_drain_gives_up_on_silent_clients_after_the_grace(monkeypatch):
 def test_autobahn_formats_its_handshake_options_only_for_a_written_line():
     from autobahn.websocket import protocol
 
-    from config.server_shims import DeferredPformat
-
     options = [("openHandshakeTimeout", 5, "Factory"), ("autoPingInterval", 0, "Factory")]
-    deferred = DeferredPformat(options)
-    assert str(deferred) == pformat(options)
-    assert f"\n{deferred}" == "\n" + pformat(options)  # Twisted's formatting
     server_shims._patch_autobahn()  # as config.asgi does at startup; twice changes nothing
     server_shims._patch_autobahn()
-    assert protocol.pformat is DeferredPformat
+    deferred = protocol.pformat(options)
+    assert isinstance(deferred, server_shims.DeferredText)
+    assert str(deferred) == pformat(options)
+    assert f"\n{deferred}" == "\n" + pformat(options)  # Twisted's formatting
+    assert protocol.pformat.deferred is pformat
+
+
+@pytest.mark.parametrize(
+    "module_name", ["autobahn.websocket.protocol", "autobahn.twisted.websocket"]
+)
+def test_autobahn_colours_a_frames_log_arguments_only_for_a_written_line(module_name):
+    import importlib
+
+    from autobahn import util
+
+    module = importlib.import_module(module_name)
+    server_shims._patch_autobahn()
+    method = FakeProtocol.sendCloseFrame
+    for name, value in (("hlval", 1234), ("hltype", method)):
+        text = getattr(module, name)(value)
+        assert isinstance(text, server_shims.DeferredText)  # an object: nothing coloured yet
+        assert f"{text}" == getattr(util, name)(value)
+
+
+def test_an_autobahn_that_formats_differently_is_refused(monkeypatch):
+    from autobahn.twisted import websocket
+
+    server_shims._patch_autobahn()
+    monkeypatch.setattr(websocket, "hltype", lambda obj: "renamed")
+    with pytest.raises(server_shims.ServerShimError, match="hltype"):
+        server_shims._patch_autobahn()
 
 
 # Shim 8: the access log's path ----------------------------------------------------------------
