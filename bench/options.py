@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     if args.variants is None:
-        args.variants = "project,tutorial" if args.quick else ",".join(VARIANTS)
+        args.variants = "project,tutorial,ceiling" if args.quick else ",".join(VARIANTS)
     args.scale_variants = [v for v in args.scale_variants.split(",") if v]
     args.only = [s for s in args.only.split(",") if s]
     args.multiroom = args.multiroom_only or (args.multiroom and not args.only)

@@ -2,7 +2,7 @@
 print one table and write JSON to ``bench/results/``.
 
     python -m bench.run                 # full run: 3 runs, every variant, 10,000-cycle soak
-    python -m bench.run --quick         # seconds: tiny sizes, 1 run, project and tutorial only
+    python -m bench.run --quick         # seconds: tiny sizes, 1 run, project, tutorial, ceiling
     python -m bench.run --runs 5 --soak 2000 --variants project,tutorial
     python -m bench.run --variants project,tutorial --runs 1 --no-scale   # skip the scale curve
     python -m bench.run --multiroom-only    # one /ws/ socket against room sockets, alone
