@@ -18,11 +18,11 @@ daphne's WebSocket protocol:
    ``Disconnected`` for it. Such a frame has nowhere to go, so it is dropped quietly.
 3. Readers that never read. Outgoing frames wait in Twisted's write buffer, which has no bound:
    a client that keeps its socket open but stops reading would make the server hold every
-   broadcast for it. Past ``max_send_backlog_bytes`` of unsent data the connection is aborted
-   (a close frame could never reach a reader that does not read; the client sees 1006).
-13. Frames to the kernel at once. Twisted buffers every write until the reactor reports the
-    socket writable (two epoll changes and a loop turn per frame); an open socket's transport
-    now sends at once when nothing is buffered (``config.twisted_writes``).
+   broadcast for it. Past ``max_send_backlog_bytes`` that the client has not taken (Twisted's
+   buffer and the kernel's send queue) the connection is aborted (a close frame could never
+   reach a reader that does not read; the client sees 1006).
+13. Frames to the kernel at once, when nothing is buffered before them, instead of a reactor
+    turn and two epoll changes per frame later (``config.twisted_writes``).
 
 daphne's server:
 

@@ -6,17 +6,22 @@ and asks the reactor to watch the socket for writability. On daphne's asyncio re
 ``add_writer`` (an epoll change and a handle), a loop turn, a ``doWrite`` through
 ``callWithLogger``, the ``send()``, and a ``remove_writer`` (a second epoll change), for every
 frame to every socket, although a socket that keeps up always has room in its kernel buffer.
-Under fan-out that bookkeeping was a fifth of the server's samples (``bench.profile``).
+Under fan-out that bookkeeping was a fifth of the server's samples in a sampling profile.
 
 An upgraded WebSocket's transport now tries the ``send()`` at once when nothing waits before it
 and hands Twisted only what the kernel did not take; from there on it is Twisted's own path
 (buffer, writability, the backlog bound, ``loseConnection`` flushing first). Order is kept: with
-anything buffered, a write joins the buffer. Only WebSockets get this: autobahn turns Nagle's
-algorithm off on them, so a small frame is never held back for an acknowledgement, while a plain
-HTTP response still leaves in one coalesced write.
+anything buffered, a write joins the buffer. Only WebSockets get this, on TCP and on unix
+sockets (the production layout): autobahn turns Nagle's algorithm off on a TCP socket, so a
+small frame is never held back for an acknowledgement, while a plain HTTP response still leaves
+in one coalesced write.
 """
 
-from twisted.internet import tcp
+import fcntl
+import sys
+import termios
+
+from twisted.internet import tcp, unix
 from twisted.internet.abstract import FileDescriptor
 
 from .shim_versions import ServerShimError
@@ -25,11 +30,31 @@ from .shim_versions import ServerShimError
 TRANSPORT_FIELDS = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "disconnecting")
 
 
+# Linux's SIOCOUTQ: the bytes in a socket's send queue that the peer has not yet acknowledged
+# (TCP) or read (a unix socket). Absent elsewhere: only the process's own buffer then counts.
+SEND_QUEUE_IOCTL = getattr(termios, "TIOCOUTQ", None)
+_INT = bytes(4)
+
+
+def kernel_unsent(sock) -> int:
+    if SEND_QUEUE_IOCTL is None:
+        return 0
+    try:
+        return int.from_bytes(fcntl.ioctl(sock.fileno(), SEND_QUEUE_IOCTL, _INT), sys.byteorder)
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+
+
 def unsent_bytes(transport) -> int:
-    """Bytes queued in a Twisted transport and not yet written to the kernel."""
+    """Bytes written to a Twisted transport that its client has not taken: the transport's buffer
+    and, under it, the kernel's send queue (shim 13 fills the kernel's queue first)."""
+    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    buffered += getattr(transport, "_tempDataLen", 0)
+    sock = getattr(transport, "socket", None)
+    if sock is not None:
+        buffered += kernel_unsent(sock)
     # A TLS wrapper has no buffer of its own: it sits on a TCP transport that holds the
     # encrypted backlog.
-    buffered = len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
     lower = getattr(transport, "transport", None)
     return buffered + (unsent_bytes(lower) if lower is not None and lower is not transport else 0)
 
@@ -44,8 +69,8 @@ def check_twisted_fields() -> None:
         )
 
 
-class EagerWriteServer(tcp.Server):
-    """A ``tcp.Server`` whose ``write()`` sends at once when nothing is buffered."""
+class EagerWrites:
+    """``write()`` that sends at once when nothing is buffered; mixed into Twisted's servers."""
 
     def write(self, data: bytes) -> None:
         if (
@@ -57,6 +82,7 @@ class EagerWriteServer(tcp.Server):
             or self.disconnecting
             or self._writeDisconnected
             or self._aborting
+            or getattr(self, "_sendmsgQueue", None)  # file descriptors go with the buffer
         ):
             super().write(data)  # Twisted's own checks, buffering and errors
             return
@@ -72,10 +98,22 @@ class EagerWriteServer(tcp.Server):
             super().write(data[sent:])
 
 
+class EagerTCPServer(EagerWrites, tcp.Server):
+    pass
+
+
+class EagerUnixServer(EagerWrites, unix.Server):
+    """The production layout's transport: daphne on a unix socket behind nginx."""
+
+
+EAGER = {tcp.Server: EagerTCPServer, unix.Server: EagerUnixServer}
+
+
 def send_eagerly(transport) -> bool:
     """Give an open socket's transport the eager ``write()``. Any other transport (a TLS
     wrapper, another reactor's, one closing) is left as it is: ``False``."""
-    if type(transport) is not tcp.Server or transport.disconnecting:
+    eager = EAGER.get(type(transport))
+    if eager is None or transport.disconnecting:
         return False
-    transport.__class__ = EagerWriteServer
+    transport.__class__ = eager
     return True

@@ -5,12 +5,12 @@ import socket
 import time
 
 import pytest
-from twisted.internet import main, tcp
+from twisted.internet import main, tcp, unix
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from config import twisted_writes
 from config.shim_versions import ServerShimError
-from config.twisted_writes import EagerWriteServer, send_eagerly, unsent_bytes
+from config.twisted_writes import EAGER, send_eagerly, unsent_bytes
 
 
 class RecordingReactor:
@@ -37,17 +37,31 @@ class Protocol:
         pass
 
 
-@pytest.fixture
-def pair():
+def tcp_pair(reactor):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client_end = socket.create_connection(listener.getsockname())
         server_end, _ = listener.accept()
+    return tcp.Server(server_end, Protocol(), ("127.0.0.1", 5000), None, 1, reactor), client_end
+
+
+def unix_pair(reactor):  # the production layout: daphne -u behind nginx
+    server_end, client_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return unix.Server(server_end, Protocol(), "daphne.sock", None, 1, reactor), client_end
+
+
+@pytest.fixture(params=[tcp_pair, unix_pair], ids=["tcp", "unix"])
+def pair(request):
     reactor = RecordingReactor()
-    transport = tcp.Server(server_end, Protocol(), ("127.0.0.1", 5000), None, 1, reactor)
+    transport, client_end = request.param(reactor)
     client_end.settimeout(2)
     yield transport, client_end, reactor
-    server_end.close()
+    transport.socket.close()
     client_end.close()
+
+
+def in_twisted(transport) -> int:
+    """What waits in Twisted's own buffer (``unsent_bytes`` adds the kernel's queue)."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
 def received(client_end, size: int) -> bytes:
@@ -81,7 +95,7 @@ def test_twisted_alone_waits_for_the_reactor(pair):
     transport, client_end, reactor = pair
     transport.write(b"frame-1")  # the stock transport: buffered until the socket is writable
     assert reactor.watch_requests == 1
-    assert unsent_bytes(transport) == 7
+    assert in_twisted(transport) == 7
     client_end.setblocking(False)
     with pytest.raises(BlockingIOError):
         client_end.recv(10)
@@ -93,10 +107,10 @@ def test_what_the_kernel_does_not_take_waits_in_twisteds_buffer_in_order(pair):
     taken = fill_kernel(transport)
     transport.write(b"A" * 1000)
     transport.write(b"B" * 10)  # must not overtake the A's
-    assert unsent_bytes(transport) == 1010
+    assert in_twisted(transport) == 1010
     assert reactor.writers == {transport}
     assert received(client_end, taken) == b"f" * taken
-    while unsent_bytes(transport):
+    while in_twisted(transport):
         assert transport.doWrite() is None
     assert received(client_end, 1010) == b"A" * 1000 + b"B" * 10
     assert reactor.writers == set()
@@ -107,7 +121,7 @@ def test_a_partial_send_keeps_only_the_rest(pair):
     send_eagerly(transport)
     frame = bytes(range(256)) * 40_000  # larger than any socket buffer: the kernel takes a part
     transport.write(frame)
-    assert 0 < unsent_bytes(transport) < len(frame)
+    assert 0 < in_twisted(transport) < len(frame)
     data = b""
     while len(data) < len(frame):
         data += client_end.recv(1 << 20)
@@ -130,13 +144,13 @@ def test_a_reset_peer_is_left_to_twisteds_error_path(pair):
     transport, client_end, _reactor = pair
     send_eagerly(transport)
     client_end.close()
-    transport.write(b"x")  # the kernel takes it; the peer answers with a reset
+    transport.write(b"x")  # TCP: the kernel takes it and the peer answers with a reset
     for _ in range(200):
         transport.write(b"y")  # raises nothing here, whatever the kernel says
-        if unsent_bytes(transport):
+        if in_twisted(transport):
             break
         time.sleep(0.01)
-    assert unsent_bytes(transport) == 1, "the refused byte waits for Twisted's doWrite"
+    assert in_twisted(transport) > 0, "the refused bytes wait for Twisted's doWrite"
     assert transport.doWrite() is main.CONNECTION_LOST
 
 
@@ -147,17 +161,30 @@ def test_non_bytes_are_refused_as_twisted_refuses_them(pair):
         transport.write("text")
 
 
-def test_only_a_plain_open_tcp_transport_is_changed(pair):
+def test_only_a_plain_open_socket_transport_is_changed(pair):
     transport, _, _ = pair
+    stock = type(transport)
     wrapper = TLSMemoryBIOProtocol(None, Protocol())
     assert not send_eagerly(wrapper)
     transport.disconnecting = True
     assert not send_eagerly(transport)
-    assert type(transport) is tcp.Server
+    assert type(transport) is stock
     transport.disconnecting = False
     assert send_eagerly(transport)
-    assert type(transport) is EagerWriteServer
+    assert type(transport) is EAGER[stock]
+    assert isinstance(transport, stock)
     assert not send_eagerly(transport)  # already changed
+
+
+def test_file_descriptors_queued_on_a_unix_socket_keep_twisteds_path():
+    reactor = RecordingReactor()
+    transport, client_end = unix_pair(reactor)
+    send_eagerly(transport)
+    transport._sendmsgQueue.append(0)  # as sendFileDescriptor() leaves it
+    transport.write(b"with-fd")
+    assert in_twisted(transport) == 7
+    transport.socket.close()
+    client_end.close()
 
 
 def test_a_twisted_without_the_fields_read_here_is_refused(monkeypatch):
@@ -165,3 +192,36 @@ def test_a_twisted_without_the_fields_read_here_is_refused(monkeypatch):
     monkeypatch.setattr(twisted_writes, "TRANSPORT_FIELDS", ("dataBuffer", "_renamedBuffer"))
     with pytest.raises(ServerShimError, match="_renamedBuffer"):
         twisted_writes.check_twisted_fields()
+
+
+def test_the_backlog_counts_what_the_kernel_holds_for_a_reader_that_does_not_read():
+    """Shim 13 fills the kernel's queue before Twisted's buffer, so shim 3's bound must see both:
+    on a unix socket every byte the peer has not read is in the send queue."""
+    reactor = RecordingReactor()
+    transport, client_end = unix_pair(reactor)
+    send_eagerly(transport)
+    transport.write(b"z" * 3000)
+    assert in_twisted(transport) == 0  # all of it in the kernel, which charges its own overhead
+    held = unsent_bytes(transport)
+    assert held >= 3000
+    received(client_end, 3000)
+    assert unsent_bytes(transport) == 0 < held
+    transport.socket.close()
+    client_end.close()
+
+
+def test_a_tcp_reader_that_stopped_reading_shows_in_the_backlog(pair):
+    transport, _client_end, _reactor = pair
+    send_eagerly(transport)
+    taken = fill_kernel(transport)
+    transport.write(b"B" * 1000)
+    assert in_twisted(transport) == 1000
+    assert unsent_bytes(transport) > 1000  # and what the kernel still holds
+    assert taken > 0
+
+
+def test_a_closed_socket_counts_only_twisteds_buffer(pair):
+    transport, _, _ = pair
+    transport.write(b"queued")  # the stock transport: buffered
+    transport.socket.close()
+    assert unsent_bytes(transport) == 6
