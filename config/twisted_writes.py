@@ -11,10 +11,10 @@ Under fan-out that bookkeeping was a fifth of the server's samples in a sampling
 An upgraded WebSocket's transport now tries the ``send()`` at once when nothing waits before it
 and hands Twisted only what the kernel did not take; from there on it is Twisted's own path
 (buffer, writability, the backlog bound, ``loseConnection`` flushing first). Order is kept: with
-anything buffered, a write joins the buffer. Only WebSockets get this, on TCP and on unix
-sockets (the production layout): autobahn turns Nagle's algorithm off on a TCP socket, so a
-small frame is never held back for an acknowledgement, while a plain HTTP response still leaves
-in one coalesced write.
+anything buffered, a write joins the buffer. Only WebSockets get this, on TCP (under TLS too)
+and on unix sockets (the production layout): autobahn turns Nagle's algorithm off on a TCP
+socket, so a small frame is never held back for an acknowledgement, while a plain HTTP response
+still leaves in one coalesced write.
 """
 
 import fcntl
@@ -23,6 +23,7 @@ import termios
 
 from twisted.internet import tcp, unix
 from twisted.internet.abstract import FileDescriptor
+from twisted.protocols.policies import ProtocolWrapper
 
 from .shim_versions import ServerShimError
 
@@ -46,17 +47,16 @@ def kernel_unsent(sock) -> int:
 
 
 def unsent_bytes(transport) -> int:
-    """Bytes written to a Twisted transport that its client has not taken: the transport's buffer
-    and, under it, the kernel's send queue (shim 13 fills the kernel's queue first)."""
+    """Bytes written to a Twisted transport that its client has not taken: the buffer of the
+    socket's own transport and, under it, the kernel's send queue (shim 13 fills that first)."""
+    # A wrapper (TLS) hands its bytes down, encrypted, and answers for its transport's fields
+    # (ProtocolWrapper.__getattr__): count at the socket's transport only, once.
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
     buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
     buffered += getattr(transport, "_tempDataLen", 0)
     sock = getattr(transport, "socket", None)
-    if sock is not None:
-        buffered += kernel_unsent(sock)
-    # A TLS wrapper has no buffer of its own: it sits on a TCP transport that holds the
-    # encrypted backlog.
-    lower = getattr(transport, "transport", None)
-    return buffered + (unsent_bytes(lower) if lower is not None and lower is not transport else 0)
+    return buffered + (kernel_unsent(sock) if sock is not None else 0)
 
 
 def check_twisted_fields() -> None:
@@ -110,8 +110,11 @@ EAGER = {tcp.Server: EagerTCPServer, unix.Server: EagerUnixServer}
 
 
 def send_eagerly(transport) -> bool:
-    """Give an open socket's transport the eager ``write()``. Any other transport (a TLS
-    wrapper, another reactor's, one closing) is left as it is: ``False``."""
+    """Give an open socket's transport the eager ``write()``: under a TLS wrapper, the socket's
+    own transport, which gets the encrypted frames. Any other transport (another reactor's, one
+    closing) is left as it is: ``False``."""
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
     eager = EAGER.get(type(transport))
     if eager is None or transport.disconnecting:
         return False

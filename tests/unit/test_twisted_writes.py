@@ -164,8 +164,7 @@ def test_non_bytes_are_refused_as_twisted_refuses_them(pair):
 def test_only_a_plain_open_socket_transport_is_changed(pair):
     transport, _, _ = pair
     stock = type(transport)
-    wrapper = TLSMemoryBIOProtocol(None, Protocol())
-    assert not send_eagerly(wrapper)
+    assert not send_eagerly(object())
     transport.disconnecting = True
     assert not send_eagerly(transport)
     assert type(transport) is stock
@@ -174,6 +173,16 @@ def test_only_a_plain_open_socket_transport_is_changed(pair):
     assert type(transport) is EAGER[stock]
     assert isinstance(transport, stock)
     assert not send_eagerly(transport)  # already changed
+
+
+def test_under_tls_the_sockets_own_transport_writes_at_once(pair):
+    transport, _, _ = pair
+    stock = type(transport)
+    wrapper = TLSMemoryBIOProtocol(None, Protocol())
+    wrapper.transport = transport  # as TLS endpoints stack them
+    assert send_eagerly(wrapper)
+    assert type(transport) is EAGER[stock]
+    assert type(wrapper) is TLSMemoryBIOProtocol
 
 
 def test_file_descriptors_queued_on_a_unix_socket_keep_twisteds_path():
