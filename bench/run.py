@@ -110,13 +110,16 @@ class Bench:
 
         fan = {"senders": s["senders"], "seconds": s["fanout_seconds"], "window": s["window"]}
         authed = variant.protocol == "project"
+        # The project on uvicorn is the production candidate: it gets every figure the server
+        # choice rests on (docs/performance.md, "Servers and what is left").
+        full = variant.core or (authed and variant.server == "uvicorn")
         plan = [{"name": "verify", "kind": "verify", "params": {"auth": "jwt", "tag": f"v{tag}"}}]
         if authed and variant.core:
             plan.append(
                 {"name": "verify_session", "kind": "verify",
                  "params": {"auth": "session", "tag": f"w{tag}"}}
             )  # fmt: skip
-        if variant.core and soak:
+        if full and soak:
             # First, on a fresh server: memory freed by the fan-out tests would hide its cost.
             plan.append({"name": "idle_memory", "kind": "idle_memory", "timeout": 600,
                          "params": {"sockets": s["idle_sockets"], "settle": s["settle"],
@@ -125,7 +128,7 @@ class Bench:
             plan.append(hs("hs_seq_jwt", "jwt", s["hs_seq"], 1))
         if variant.core or variant.server != "daphne":
             plan.append(hs("hs_conc_jwt", "jwt", s["hs_conc"], s["concurrency"]))
-        if authed and variant.core:
+        if authed and full:
             plan.append(hs("hs_seq_session", "session", s["hs_seq"], 1))
             plan.append(hs("hs_conc_session", "session", s["hs_conc"], s["concurrency"]))
         plan += [
@@ -135,7 +138,7 @@ class Bench:
                  receivers=s["latency_receivers"], rate=s["latency_rate"],
                  seconds=s["latency_seconds"]),
         ]  # fmt: skip
-        if variant.core and variant.protocol in STORM_PROTOCOLS:
+        if full and variant.protocol in STORM_PROTOCOLS:
             plan.append(self.storm_scenario())
         if variant.core and soak:
             plan.append({"name": "soak", "kind": "soak", "timeout": 900,
