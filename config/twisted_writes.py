@@ -32,8 +32,9 @@ TRANSPORT_FIELDS = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected"
 
 
 # Linux's SIOCOUTQ: the bytes in a socket's send queue that the peer has not yet acknowledged
-# (TCP) or read (a unix socket). Absent elsewhere: only the process's own buffer then counts.
-SEND_QUEUE_IOCTL = getattr(termios, "TIOCOUTQ", None)
+# (TCP) or read (a unix socket). Elsewhere (a developer's macOS, where the same number is a
+# terminal's ioctl) only the process's own buffer counts.
+SEND_QUEUE_IOCTL = termios.TIOCOUTQ if sys.platform.startswith("linux") else None
 _INT = bytes(4)
 
 

@@ -234,3 +234,12 @@ def test_a_closed_socket_counts_only_twisteds_buffer(pair):
     transport.write(b"queued")  # the stock transport: buffered
     transport.socket.close()
     assert unsent_bytes(transport) == 6
+
+
+def test_without_the_linux_ioctl_only_twisteds_buffer_counts(pair, monkeypatch):
+    transport, _, _ = pair
+    send_eagerly(transport)
+    fill_kernel(transport)
+    transport.write(b"B" * 1000)
+    monkeypatch.setattr(twisted_writes, "SEND_QUEUE_IOCTL", None)
+    assert unsent_bytes(transport) == 1000
