@@ -28,7 +28,9 @@ from twisted.protocols.policies import ProtocolWrapper
 from .shim_versions import ServerShimError
 
 # The transport fields the two shims read; check_twisted_fields() refuses a Twisted without them.
-TRANSPORT_FIELDS = ("dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "disconnecting")
+TRANSPORT_FIELDS = (
+    "dataBuffer", "offset", "_tempDataLen", "_writeDisconnected", "disconnecting", "connected",
+)  # fmt: skip
 
 
 # Linux's SIOCOUTQ: the bytes in a socket's send queue that the peer has not yet acknowledged
@@ -47,13 +49,19 @@ def kernel_unsent(sock) -> int:
         return 0
 
 
+def socket_transport(transport):
+    """The transport that owns the socket. A wrapper (TLS) hands its bytes down, encrypted, and
+    answers for its transport's fields (``ProtocolWrapper.__getattr__``): both shims act on the
+    one below, once."""
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
+    return transport
+
+
 def unsent_bytes(transport) -> int:
     """Bytes written to a Twisted transport that its client has not taken: the buffer of the
     socket's own transport and, under it, the kernel's send queue (shim 13 fills that first)."""
-    # A wrapper (TLS) hands its bytes down, encrypted, and answers for its transport's fields
-    # (ProtocolWrapper.__getattr__): count at the socket's transport only, once.
-    while isinstance(transport, ProtocolWrapper):
-        transport = transport.transport
+    transport = socket_transport(transport)
     buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
     buffered += getattr(transport, "_tempDataLen", 0)
     sock = getattr(transport, "socket", None)
@@ -63,9 +71,10 @@ def unsent_bytes(transport) -> int:
 def check_twisted_fields() -> None:
     probe = FileDescriptor(reactor=object())
     missing = [name for name in TRANSPORT_FIELDS if not hasattr(probe, name)]
-    if missing or not hasattr(tcp.Server, "_aborting"):
+    missing += [name for name in ("_aborting",) if not hasattr(tcp.Server, name)]  # TCP's own
+    if missing:
         raise ServerShimError(
-            f"Twisted's transport no longer has {', '.join(missing) or '_aborting'}: the "
+            f"Twisted's transport no longer has {', '.join(missing)}: the "
             "unsent-backlog bound and the eager write in config/twisted_writes.py cannot work."
         )
 
@@ -114,8 +123,7 @@ def send_eagerly(transport) -> bool:
     """Give an open socket's transport the eager ``write()``: under a TLS wrapper, the socket's
     own transport, which gets the encrypted frames. Any other transport (another reactor's, one
     closing) is left as it is: ``False``."""
-    while isinstance(transport, ProtocolWrapper):
-        transport = transport.transport
+    transport = socket_transport(transport)
     eager = EAGER.get(type(transport))
     if eager is None or transport.disconnecting:
         return False

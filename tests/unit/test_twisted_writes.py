@@ -59,6 +59,12 @@ def pair(request):
     client_end.close()
 
 
+def assert_nothing_arrived(client_end) -> None:
+    client_end.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        client_end.recv(10)
+
+
 def in_twisted(transport) -> int:
     """What waits in Twisted's own buffer (``unsent_bytes`` adds the kernel's queue)."""
     return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
@@ -96,9 +102,7 @@ def test_twisted_alone_waits_for_the_reactor(pair):
     transport.write(b"frame-1")  # the stock transport: buffered until the socket is writable
     assert reactor.watch_requests == 1
     assert in_twisted(transport) == 7
-    client_end.setblocking(False)
-    with pytest.raises(BlockingIOError):
-        client_end.recv(10)
+    assert_nothing_arrived(client_end)
 
 
 def test_what_the_kernel_does_not_take_waits_in_twisteds_buffer_in_order(pair):
@@ -135,9 +139,7 @@ def test_a_closing_transport_keeps_twisteds_order(pair, state):
     send_eagerly(transport)
     setattr(transport, state, True)
     transport.write(b"late")
-    client_end.setblocking(False)
-    with pytest.raises(BlockingIOError):
-        client_end.recv(10)
+    assert_nothing_arrived(client_end)
 
 
 def test_a_reset_peer_is_left_to_twisteds_error_path(pair):
